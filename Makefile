@@ -1,0 +1,50 @@
+# cnf_teach: set-up, tests, notebooks and site.
+#   make lab     create .venv if needed, install everything, open the tutorials in JupyterLab
+#   make test    same set-up, then lint and the whole test suite
+# Variables you may override:
+#   PYTHON=python3.12     the interpreter the virtual environment is made from
+#   TORCH="torch==2.5.1"  the PyTorch requirement installed first (default: the CPU build 2.13.0;
+#                         TORCH=torch takes PyPI's default build, CUDA on Linux)
+#   VENV=.venv            where the virtual environment lives
+#   PYTEST_ARGS=...       extra arguments for pytest, LAB_ARGS=... for jupyter lab
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+EXTRAS ?= all
+PYTEST_ARGS ?=
+LAB_ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: setup lab test lint format clean
+
+setup: $(STAMP)
+
+# Re-run the install only when the environment is missing or pyproject.toml changed.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "cnf_teach needs Python >= 3.10; run make PYTHON=python3.1x")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install "$(TORCH)"
+	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
+	@touch $@
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=tutorials $(ROOT_FLAG) $(LAB_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) build dist site *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""Data: toy densities, and (in later modules) image sets, resizing and DRIVE."""
+
+from .toy import TOY_DENSITIES, ConditionalMixture2D, checkerboard, eight_gaussians, two_moons
+
+__all__ = ["TOY_DENSITIES", "ConditionalMixture2D", "checkerboard", "eight_gaussians", "two_moons"]

@@ -1,0 +1,36 @@
+"""Bijections (data -> latent, with log-determinants) and their compositions.
+
+Every layer follows one contract: ``z, logdet = layer(y, h=None)`` and
+``y = layer.inverse(z, h=None)``, with ``logdet`` of shape ``[B]``.
+"""
+
+from ..utils import check_finite
+from .actnorm import ActNorm
+from .base import Bijection, FlowSequence, Permute, Reverse, check_condition, sum_except_batch
+from .conv1x1 import InvertibleConv1x1
+from .coupling import AdditiveCoupling, AffineCoupling
+from .elementwise import ElementwiseAffine, Logit, Sigmoid
+from .multiscale import FlowStep, MultiScaleFlow
+from .split import SplitPrior
+from .squeeze import Squeeze
+
+__all__ = [
+    "ActNorm",
+    "AdditiveCoupling",
+    "AffineCoupling",
+    "Bijection",
+    "ElementwiseAffine",
+    "FlowSequence",
+    "FlowStep",
+    "InvertibleConv1x1",
+    "Logit",
+    "MultiScaleFlow",
+    "Permute",
+    "Reverse",
+    "Sigmoid",
+    "SplitPrior",
+    "Squeeze",
+    "check_condition",
+    "check_finite",
+    "sum_except_batch",
+]

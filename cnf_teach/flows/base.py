@@ -1,0 +1,123 @@
+"""The bijection interface shared by every flow layer, and their composition.
+
+Every layer maps data to latent, ``z, logdet = layer(y, h)``, and back,
+``y = layer.inverse(z, h)``. ``logdet`` is $\\log|\\det \\partial z / \\partial y|$ per
+sample, shape ``[B]``. Stacking layers adds their log-determinants: this is the
+change-of-variables formula, eq. (1) of Winkler et al. 2019, and its conditional
+form eq. (7):
+
+$$\\log p(y \\mid x) = \\log p(z \\mid x) + \\log \\left|\\det \\frac{\\partial z}{\\partial y}\\right|.$$
+
+References:
+    Winkler, Worrall, Hoogeboom, Welling. Learning Likelihoods with Conditional
+    Normalizing Flows. arXiv:1912.00042, 2019.
+    Dinh, Sohl-Dickstein, Bengio. Density estimation using Real NVP. ICLR 2017.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from ..utils import check_condition, sum_except_batch
+
+__all__ = ["Bijection", "FlowSequence", "Reverse", "Permute", "sum_except_batch", "check_condition"]
+
+
+class Bijection(nn.Module):
+    """Base class of an invertible layer $z = f(y; h)$.
+
+    Subclasses implement :meth:`forward` (data -> latent, with log-determinant) and
+    :meth:`inverse` (latent -> data). ``h`` is optional conditioning (a feature map
+    $h = g(x)$ of the conditioning input); unconditional layers ignore it.
+    """
+
+    def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Map data to latent.
+
+        Args:
+            y: Input, ``[B, ...]``.
+            h: Optional conditioning features.
+
+        Returns:
+            ``(z, logdet)`` with ``z`` shaped like ``y`` (unless the layer reshapes)
+            and ``logdet`` = $\\log|\\det \\partial z/\\partial y|$ of shape ``[B]``.
+        """
+        raise NotImplementedError
+
+    def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
+        """Map latent back to data: the exact inverse of :meth:`forward`."""
+        raise NotImplementedError
+
+
+class FlowSequence(Bijection):
+    """A composition $f = f_K \\circ \\dots \\circ f_1$ of bijections.
+
+    Implements eq. (1)/(7) of Winkler et al. 2019 for a stack: the log-determinant
+    of the composition is the sum of the layers' log-determinants. The same ``h``
+    is passed to every layer.
+    """
+
+    def __init__(self, layers: Iterable[Bijection]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        logdet = y.new_zeros(y.shape[0])  # [B]
+        for layer in self.layers:
+            y, ld = layer(y, h)
+            logdet = logdet + ld
+        return y, logdet
+
+    def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
+        for layer in reversed(self.layers):
+            z = layer.inverse(z, h)
+        return z
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+
+class Permute(Bijection):
+    """A fixed permutation of dimension 1 (features or channels); $|\\det| = 1$.
+
+    Args:
+        permutation: The permutation, a 1D tensor of indices.
+    """
+
+    def __init__(self, permutation: Tensor) -> None:
+        super().__init__()
+        permutation = torch.as_tensor(permutation, dtype=torch.long)
+        if sorted(permutation.tolist()) != list(range(len(permutation))):
+            raise ValueError(f"not a permutation of 0..{len(permutation) - 1}: {permutation}")
+        self.register_buffer("perm", permutation)
+        self.register_buffer("inv_perm", torch.argsort(permutation))
+
+    @classmethod
+    def random(cls, num_features: int, generator: torch.Generator | None = None) -> Permute:
+        """A random permutation of ``num_features`` features."""
+        return cls(torch.randperm(num_features, generator=generator))
+
+    def _check(self, y: Tensor) -> None:
+        if y.dim() < 2 or y.shape[1] != len(self.perm):
+            raise ValueError(
+                f"{type(self).__name__} expects {len(self.perm)} features in dim 1, got shape "
+                f"{tuple(y.shape)}; build the layer with num_features={y.shape[1] if y.dim() > 1 else '?'}"
+            )
+
+    def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self._check(y)
+        return y[:, self.perm], y.new_zeros(y.shape[0])
+
+    def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
+        self._check(z)
+        return z[:, self.inv_perm]
+
+
+class Reverse(Permute):
+    """Reverse the order of dimension 1, so the next coupling changes the other half."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(torch.arange(num_features - 1, -1, -1))

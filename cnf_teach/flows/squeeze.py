@@ -1,0 +1,52 @@
+"""Squeeze: trade spatial resolution for channels, ``[B, C, H, W] -> [B, 4C, H/2, W/2]``.
+
+Each 2x2 block of pixels becomes four channels at one pixel. It only rearranges
+entries, so it is volume preserving ($\\log|\\det| = 0$). Squeezing lets the later
+coupling layers see (and mix) larger neighbourhoods, and makes the multi-scale
+architecture possible (Dinh et al. 2017, §3.6).
+
+References:
+    Dinh, Sohl-Dickstein, Bengio. Density estimation using Real NVP. ICLR 2017.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from .base import Bijection
+
+__all__ = ["Squeeze"]
+
+
+class Squeeze(Bijection):
+    """Space-to-depth by a factor ``factor`` (2 by default); :meth:`inverse` undoes it.
+
+    Args:
+        factor: Block size; height and width must be divisible by it.
+    """
+
+    def __init__(self, factor: int = 2) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if y.dim() != 4:
+            raise ValueError(f"Squeeze expects images [B, C, H, W], got shape {tuple(y.shape)}")
+        b, c, height, width = y.shape
+        f = self.factor
+        if height % f or width % f:
+            raise ValueError(
+                f"Squeeze needs height and width divisible by {f}, got {height}x{width}; "
+                "pad or crop the image to a multiple of the flow's 2**levels"
+            )
+        z = y.view(b, c, height // f, f, width // f, f)
+        z = z.permute(0, 1, 3, 5, 2, 4).reshape(b, c * f * f, height // f, width // f)
+        return z, y.new_zeros(b)
+
+    def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
+        b, c, height, width = z.shape
+        f = self.factor
+        if c % (f * f):
+            raise ValueError(f"Squeeze.inverse needs channels divisible by {f * f}, got {c}")
+        y = z.view(b, c // (f * f), f, f, height, width)
+        return y.permute(0, 1, 4, 2, 5, 3).reshape(b, c // (f * f), height * f, width * f)
