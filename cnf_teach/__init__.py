@@ -6,7 +6,7 @@ verified log-determinants, conditional priors, dequantization, and the paper's
 super-resolution and vessel-segmentation models.
 """
 
-from . import distributions, flows, metrics, nets
+from . import baselines, dequantization, distributions, flows, metrics, nets
 from .distributions import ConditionalGaussianPrior, DiagonalGaussian, StandardNormal
 from .flows import MultiScaleFlow
 from .models import VectorFlow
@@ -20,6 +20,8 @@ __all__ = [
     "StandardNormal",
     "VectorFlow",
     "__version__",
+    "baselines",
+    "dequantization",
     "distributions",
     "flows",
     "metrics",
