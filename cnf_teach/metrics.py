@@ -4,15 +4,31 @@ Papers on likelihood models report $-\\log_2 p / D$, "bits per dimension" (bpd):
 the negative log-likelihood in nats divided by $D \\ln 2$, where $D$ is the number of
 dimensions (pixels x channels). Discrete data adds bookkeeping for the bin width,
 handled with dequantization.
+
+Image quality for super-resolution: PSNR and SSIM (scikit-image) on the luminance Y
+(ITU-R BT.601) with a border crop, and on RGB, as SR papers report them.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import Tensor
 
-__all__ = ["dequantized_bits_per_dim", "nats_to_bits_per_dim"]
+__all__ = [
+    "dequantized_bits_per_dim",
+    "nats_to_bits_per_dim",
+    "rgb_to_y",
+    "psnr",
+    "ssim",
+    "psnr_y",
+    "ssim_y",
+    "psnr_rgb",
+    "ssim_rgb",
+    "sr_metrics",
+]
 
 
 def nats_to_bits_per_dim(log_prob: Tensor, num_dims: int) -> Tensor:
@@ -64,3 +80,144 @@ def dequantized_bits_per_dim(
         raise ValueError(f"need num_bins >= 2 and data_range > 0, got num_bins={num_bins}, data_range={data_range}")
     bin_width = data_range / num_bins
     return nats_to_bits_per_dim(log_density, num_dims) - math.log2(bin_width)
+
+
+# --- Image quality: PSNR and SSIM as super-resolution papers report them --------------------------
+#
+# The protocol of the SR literature (the "Bicubic" rows of Dong et al. 2014, Kim et al. 2016,
+# Lim et al. 2017, and Table 2 of Winkler et al. 2019): compare the uint8 SR output with the uint8
+# HR image on the luminance Y of ITU-R BT.601 (MATLAB's ``rgb2ycbcr``), kept in floating point,
+# after cropping a border of ``scale`` pixels; SSIM with an 11x11 Gaussian window of sigma 1.5
+# (Wang et al. 2004). A single-channel image is evaluated on its one channel.
+
+
+def _as_hwc(img: Tensor | np.ndarray, name: str) -> np.ndarray:
+    """An image as a float64 ``H x W x C`` array: tensors are channel-first, arrays channel-last."""
+    if isinstance(img, Tensor):
+        t = img.detach().cpu()
+        if t.dim() == 4:
+            if t.shape[0] != 1:
+                raise ValueError(f"{name}: expected one image, got a batch of {t.shape[0]}; pass images one by one")
+            t = t[0]
+        if t.dim() == 3:
+            t = t.permute(1, 2, 0)  # [C, H, W] -> [H, W, C]
+        elif t.dim() != 2:
+            raise ValueError(f"{name}: expected [C, H, W] or [H, W], got shape {tuple(img.shape)}")
+        arr = t.numpy()
+    else:
+        arr = np.asarray(img)
+        if arr.ndim not in (2, 3):
+            raise ValueError(f"{name}: expected an H x W or H x W x C array, got shape {arr.shape}")
+    arr = arr.astype(np.float64)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def _crop(img: np.ndarray, border: int) -> np.ndarray:
+    if border < 0:
+        raise ValueError(f"border must be >= 0, got {border}")
+    if 2 * border >= min(img.shape[0], img.shape[1]):
+        raise ValueError(f"border {border} leaves nothing of a {img.shape[0]}x{img.shape[1]} image; use a smaller one")
+    return img[border : img.shape[0] - border, border : img.shape[1] - border] if border else img
+
+
+def _pair(sr: Tensor | np.ndarray, hr: Tensor | np.ndarray, border: int) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _as_hwc(sr, "sr"), _as_hwc(hr, "hr")
+    if a.shape[:2] != b.shape[:2]:
+        raise ValueError(f"sr is {a.shape[0]}x{a.shape[1]} but hr is {b.shape[0]}x{b.shape[1]}; crop them to one size")
+    if a.shape[2] != b.shape[2] and b.shape[2] == 1:
+        # A grayscale HR image fed to a model as 3 equal channels: compare the output's channel mean.
+        a = np.round(a.mean(axis=2, keepdims=True))
+    if a.shape[2] != b.shape[2]:
+        raise ValueError(f"sr has {a.shape[2]} channels but hr has {b.shape[2]}; pass both as RGB or both as gray")
+    return _crop(a, border), _crop(b, border)
+
+
+def rgb_to_y(img: Tensor | np.ndarray) -> np.ndarray:
+    """Luminance Y of ITU-R BT.601 as MATLAB's ``rgb2ycbcr``, in [16, 235], not rounded.
+
+    $Y = 16 + 65.481 R + 128.553 G + 24.966 B$ for $R, G, B$ in $[0, 1]$, i.e. for
+    uint8-valued input $Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255$ with $R, G, B$ in $[0, 255]$.
+
+    Args:
+        img: A uint8-valued image, ``[3, H, W]`` / ``[1, 3, H, W]`` tensor or ``H x W x 3`` array.
+            A single-channel image is returned as it is (its one channel is its luminance).
+
+    Returns:
+        ``H x W`` float64 array.
+    """
+    x = _as_hwc(img, "img")
+    if x.shape[2] == 1:
+        return x[:, :, 0]
+    if x.shape[2] != 3:
+        raise ValueError(f"rgb_to_y needs 1 or 3 channels, got {x.shape[2]}")
+    return 16.0 + (65.481 * x[:, :, 0] + 128.553 * x[:, :, 1] + 24.966 * x[:, :, 2]) / 255.0
+
+
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
+    """Peak signal-to-noise ratio $10 \\log_{10}(R^2 / \\mathrm{MSE})$ (scikit-image); inf when equal."""
+    if np.array_equal(a, b):
+        return math.inf
+    return float(peak_signal_noise_ratio(np.asarray(b, np.float64), np.asarray(a, np.float64), data_range=data_range))
+
+
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
+    """SSIM of Wang et al. 2004 (scikit-image): Gaussian window, sigma 1.5, population covariances.
+
+    ``a`` and ``b`` are ``H x W`` or ``H x W x C`` (then averaged over channels), at least 11x11.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if min(a.shape[0], a.shape[1]) < 11:
+        raise ValueError(f"SSIM's 11x11 window needs images of at least 11x11, got {a.shape[0]}x{a.shape[1]}")
+    return float(
+        structural_similarity(
+            a,
+            b,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=data_range,
+            channel_axis=2 if a.ndim == 3 else None,
+        )
+    )
+
+
+def psnr_y(sr: Tensor | np.ndarray, hr: Tensor | np.ndarray, border: int = 0) -> float:
+    """PSNR on the Y channel (float, BT.601) after cropping ``border`` pixels on each side."""
+    a, b = _pair(sr, hr, border)
+    return psnr(rgb_to_y(a), rgb_to_y(b))
+
+
+def ssim_y(sr: Tensor | np.ndarray, hr: Tensor | np.ndarray, border: int = 0) -> float:
+    """SSIM on the Y channel (float, BT.601) after cropping ``border`` pixels on each side."""
+    a, b = _pair(sr, hr, border)
+    return ssim(rgb_to_y(a), rgb_to_y(b))
+
+
+def psnr_rgb(sr: Tensor | np.ndarray, hr: Tensor | np.ndarray, border: int = 0) -> float:
+    """PSNR over all channels (RGB, or the one channel of a gray image) after the border crop."""
+    a, b = _pair(sr, hr, border)
+    return psnr(a, b)
+
+
+def ssim_rgb(sr: Tensor | np.ndarray, hr: Tensor | np.ndarray, border: int = 0) -> float:
+    """SSIM averaged over the channels after the border crop."""
+    a, b = _pair(sr, hr, border)
+    return ssim(a, b)
+
+
+def sr_metrics(sr_uint8: Tensor | np.ndarray, hr_uint8: Tensor | np.ndarray, border: int = 0) -> dict[str, float]:
+    """PSNR and SSIM on Y and on RGB for one (SR, HR) pair, as SR papers report them.
+
+    Args:
+        sr_uint8: The super-resolved image, uint8 valued: ``[3, H, W]`` / ``[1, 3, H, W]`` tensor
+            or ``H x W x 3`` array.
+        hr_uint8: The ground truth, same layout and size; may have one channel (grayscale), in
+            which case ``sr_uint8``'s channels are averaged (and rounded) into one.
+        border: Pixels cropped on every side before comparing (the scale factor, by convention).
+
+    Returns:
+        ``{"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"}`` in dB and in [0, 1].
+    """
+    a, b = _pair(sr_uint8, hr_uint8, border)
+    ya, yb = rgb_to_y(a), rgb_to_y(b)
+    return {"psnr_y": psnr(ya, yb), "ssim_y": ssim(ya, yb), "psnr_rgb": psnr(a, b), "ssim_rgb": ssim(a, b)}
