@@ -7,6 +7,10 @@ handled with dequantization.
 
 Image quality for super-resolution: PSNR and SSIM (scikit-image) on the luminance Y
 (ITU-R BT.601) with a border crop, and on RGB, as SR papers report them.
+
+Segmentation (vessels): precision and recall of a binary map, the precision-recall
+curve of a soft map over all thresholds, and its maximum F-score, all inside a
+field-of-view mask.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ __all__ = [
     "psnr_rgb",
     "ssim_rgb",
     "sr_metrics",
+    "precision_recall",
+    "pr_curve",
+    "max_f_score",
 ]
 
 
@@ -221,3 +228,78 @@ def sr_metrics(sr_uint8: Tensor | np.ndarray, hr_uint8: Tensor | np.ndarray, bor
     a, b = _pair(sr_uint8, hr_uint8, border)
     ya, yb = rgb_to_y(a), rgb_to_y(b)
     return {"psnr_y": psnr(ya, yb), "ssim_y": ssim(ya, yb), "psnr_rgb": psnr(a, b), "ssim_rgb": ssim(a, b)}
+
+
+# --- segmentation: precision, recall, F-score ---------------------------------------------------
+def _flat_in_mask(a, mask) -> np.ndarray:
+    a = np.asarray(a.detach().cpu() if isinstance(a, Tensor) else a, dtype=np.float64).ravel()
+    if mask is None:
+        return a
+    m = np.asarray(mask.detach().cpu() if isinstance(mask, Tensor) else mask).ravel() > 0
+    if m.shape != a.shape:
+        raise ValueError(f"mask has {m.size} entries but the map has {a.size}; give them the same shape")
+    return a[m]
+
+
+def precision_recall(pred, labels, mask=None) -> tuple[float, float]:
+    """Precision and recall of a binary map against binary labels, inside ``mask``.
+
+    Args:
+        pred: Binary prediction (array or tensor, any shape; nonzero = vessel).
+        labels: Binary ground truth, same shape.
+        mask: Optional field-of-view mask, same shape (nonzero = counted).
+
+    Returns:
+        ``(precision, recall)``; precision is 1 when nothing is predicted, recall 1 when
+        there is nothing to find.
+    """
+    p = _flat_in_mask(pred, mask) > 0.5
+    t = _flat_in_mask(labels, mask) > 0.5
+    tp = float(np.sum(p & t))
+    return (tp / p.sum() if p.sum() else 1.0), (tp / t.sum() if t.sum() else 1.0)
+
+
+def pr_curve(scores, labels, mask=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The precision-recall curve of a soft map over every threshold, inside ``mask``.
+
+    A pixel is predicted positive when its score is ``>= threshold``; the thresholds are
+    the distinct scores, from the highest down (so recall increases along the curve).
+
+    Args:
+        scores: Soft map (e.g. the mean of $N$ samples), any shape.
+        labels: Binary ground truth, same shape.
+        mask: Optional field-of-view mask, same shape.
+
+    Returns:
+        ``(precision, recall, thresholds)``, 1D arrays of equal length.
+    """
+    s = _flat_in_mask(scores, mask)
+    t = _flat_in_mask(labels, mask) > 0.5
+    if s.size == 0:
+        raise ValueError("no pixel to score: the mask is empty")
+    if not t.any():
+        raise ValueError("the labels hold no positive pixel inside the mask; precision and recall are undefined")
+    order = np.argsort(-s, kind="stable")
+    s, t = s[order], t[order]
+    last = np.r_[np.nonzero(np.diff(s))[0], s.size - 1]  # last index of each distinct score
+    tp = np.cumsum(t)[last]
+    predicted = last + 1
+    return tp / predicted, tp / t.sum(), s[last]
+
+
+def max_f_score(scores, labels, mask=None) -> tuple[float, float]:
+    """The maximum over thresholds of $F = 2PR / (P + R)$, and the threshold that reaches it.
+
+    Args:
+        scores: Soft map, any shape.
+        labels: Binary ground truth, same shape.
+        mask: Optional field-of-view mask.
+
+    Returns:
+        ``(f, threshold)``.
+    """
+    precision, recall, thresholds = pr_curve(scores, labels, mask)
+    denom = precision + recall
+    f = np.where(denom > 0, 2 * precision * recall / np.where(denom > 0, denom, 1), 0.0)
+    i = int(np.argmax(f))
+    return float(f[i]), float(thresholds[i])
