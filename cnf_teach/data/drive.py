@@ -1,0 +1,310 @@
+"""The DRIVE retinal-vessel data set: reading, validating, padding and writing its folder layout.
+
+DRIVE (Staal et al. 2004) holds 40 colour fundus photographs of 584x565 pixels, 20 for
+training and 20 for testing, each with a manual vessel segmentation and a mask of the
+circular field of view (FOV); the test images have a second, independent manual
+segmentation, which gives a "human observer" point to compare models against. The
+official layout, which :func:`read_drive_split` reads and :func:`write_drive_split` writes::
+
+    training/images/NN_training.tif      training/1st_manual/NN_manual1.gif
+    training/mask/NN_training_mask.gif
+    test/images/NN_test.tif              test/1st_manual/NN_manual1.gif
+    test/2nd_manual/NN_manual2.gif       test/mask/NN_test_mask.gif
+
+The conditional flow needs height and width divisible by $2^L$; Winkler et al. 2019
+(§5.2) pad every image to 1024x1024. :func:`pad_image` pads at the centre (so that
+rotations keep the disc inside the canvas) and :func:`crop_back` undoes it.
+
+Every problem with a file (missing, misnamed, unreadable, wrong size, a label that is
+not binary) raises :class:`DriveFormatError`, a ``ValueError`` whose message names
+the file.
+
+References:
+    Staal, Abramoff, Niemeijer, Viergever, van Ginneken. Ridge-based vessel
+    segmentation in color images of the retina. IEEE TMI 23(4), 2004.
+    Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §5.2.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+__all__ = [
+    "DRIVE_SHAPE",
+    "SPLITS",
+    "DriveFormatError",
+    "DriveImage",
+    "DriveDataset",
+    "read_drive_split",
+    "write_drive_split",
+    "drive_summary",
+    "pad_image",
+    "crop_back",
+]
+
+#: Height and width of a DRIVE photograph.
+DRIVE_SHAPE = (584, 565)
+#: The two splits and the suffix of their image files.
+SPLITS = {"training": "training", "test": "test"}
+
+_IMAGE_RE = re.compile(r"^(\d+)_(training|test)\.tif$")
+
+
+class DriveFormatError(ValueError):
+    """A DRIVE folder or file is missing, misnamed, unreadable or malformed (the message names it)."""
+
+
+@dataclass
+class DriveImage:
+    """One photograph with its annotations, as arrays in the file's own size.
+
+    Attributes:
+        name: The two-digit id, e.g. ``"21"``.
+        image: RGB photograph, ``[H, W, 3]`` uint8.
+        label: First manual segmentation, ``[H, W]`` uint8 in {0, 1}.
+        mask: Field-of-view mask, ``[H, W]`` uint8 in {0, 1}.
+        label2: Second manual segmentation (test split only), or ``None``.
+    """
+
+    name: str
+    image: np.ndarray
+    label: np.ndarray
+    mask: np.ndarray
+    label2: np.ndarray | None = None
+
+
+def _paths(root: Path, split: str, name: str) -> dict[str, Path]:
+    d = root / split
+    return {
+        "image": d / "images" / f"{name}_{SPLITS[split]}.tif",
+        "label": d / "1st_manual" / f"{name}_manual1.gif",
+        "mask": d / "mask" / f"{name}_{SPLITS[split]}_mask.gif",
+        "label2": d / "2nd_manual" / f"{name}_manual2.gif",
+    }
+
+
+def _read(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DriveFormatError(f"missing file {path}; DRIVE needs it next to its image (see the layout in the docs)")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            # GIF annotations are palette images; "L" gives the grey level each palette entry encodes.
+            arr = np.array(im if im.mode in ("RGB", "L") else im.convert("L" if im.mode in ("P", "1", "LA") else "RGB"))
+    except (OSError, SyntaxError, ValueError) as err:
+        raise DriveFormatError(f"cannot read {path}: {err}; the file is corrupt or not an image") from err
+    return arr
+
+
+def _binary(arr: np.ndarray, path: Path) -> np.ndarray:
+    """A two-level annotation (0/255 or 0/1) as uint8 {0, 1}; anything else names the file."""
+    if arr.ndim == 3:
+        if not (arr == arr[..., :1]).all():
+            raise DriveFormatError(f"{path} is a colour image; a DRIVE label or mask must be black and white")
+        arr = arr[..., 0]
+    values = np.unique(arr)
+    if not set(values.tolist()) <= {0, int(values.max())} or len(values) > 2:
+        shown = ", ".join(str(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
+        raise DriveFormatError(
+            f"{path} is not binary: it holds the values {{{shown}}}; a label or mask must hold only 0 and one "
+            "other level (0/255 in DRIVE)"
+        )
+    return (arr > 0).astype(np.uint8)
+
+
+def read_drive_split(root: str | Path, split: str) -> list[DriveImage]:
+    """Read and validate one split (``"training"`` or ``"test"``) of a DRIVE folder.
+
+    Args:
+        root: The folder that holds ``training/`` and ``test/``.
+        split: ``"training"`` or ``"test"``.
+
+    Returns:
+        The images sorted by id. ``label2`` is filled when ``2nd_manual/`` exists.
+
+    Raises:
+        DriveFormatError: naming the folder or file that is missing, misnamed, corrupt
+            or malformed.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'training' or 'test', got {split!r}")
+    root = Path(root)
+    images_dir = root / split / "images"
+    if not images_dir.is_dir():
+        raise DriveFormatError(f"missing folder {images_dir}; expected DRIVE's layout {split}/images/NN_{split}.tif")
+    names = []
+    for p in sorted(images_dir.iterdir()):
+        if p.name.startswith("."):
+            continue
+        m = _IMAGE_RE.match(p.name)
+        if m is None or m.group(2) != SPLITS[split]:
+            raise DriveFormatError(f"unexpected file {p}; images in {images_dir} must be named NN_{split}.tif")
+        names.append(m.group(1))
+    if not names:
+        raise DriveFormatError(f"no images in {images_dir}; expected files named NN_{split}.tif")
+    has_second = (root / split / "2nd_manual").is_dir()
+    out = []
+    for name in names:
+        paths = _paths(root, split, name)
+        image = _read(paths["image"])
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise DriveFormatError(f"{paths['image']} has shape {image.shape}; expected an RGB image [H, W, 3]")
+        if image.dtype != np.uint8:
+            raise DriveFormatError(f"{paths['image']} has dtype {image.dtype}; expected 8-bit RGB")
+        parts = {}
+        for key in ("label", "mask", "label2") if has_second else ("label", "mask"):
+            arr = _binary(_read(paths[key]), paths[key])
+            if arr.shape != image.shape[:2]:
+                raise DriveFormatError(
+                    f"{paths[key]} is {arr.shape[0]}x{arr.shape[1]} but its image {paths['image'].name} is "
+                    f"{image.shape[0]}x{image.shape[1]}; annotations must have the image's size"
+                )
+            parts[key] = arr
+        out.append(DriveImage(name, image, parts["label"], parts["mask"], parts.get("label2")))
+    shapes = {im.image.shape for im in out}
+    if len(shapes) > 1:
+        raise DriveFormatError(f"images in {images_dir} have different sizes {sorted(shapes)}; DRIVE's are all equal")
+    return out
+
+
+def write_drive_split(root: str | Path, split: str, images: list[DriveImage]) -> None:
+    """Write images in DRIVE's layout and formats (RGB TIFF, 0/255 GIF annotations).
+
+    Args:
+        root: Destination folder (``root/split/...`` is created).
+        split: ``"training"`` or ``"test"``.
+        images: What to write; ``label2`` is written to ``2nd_manual/`` when present.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'training' or 'test', got {split!r}")
+    root = Path(root)
+    for sub in ("images", "1st_manual", "mask") + (
+        ("2nd_manual",) if any(i.label2 is not None for i in images) else ()
+    ):
+        (root / split / sub).mkdir(parents=True, exist_ok=True)
+    for im in images:
+        paths = _paths(root, split, im.name)
+        Image.fromarray(np.ascontiguousarray(im.image, dtype=np.uint8)).save(paths["image"])
+        for key in ("label", "mask", "label2"):
+            arr = getattr(im, key)
+            if arr is not None:
+                Image.fromarray((np.asarray(arr) > 0).astype(np.uint8) * 255).save(paths[key])
+
+
+def drive_summary(root: str | Path) -> dict[str, dict[str, float | int]]:
+    """Validate a DRIVE folder and summarise each split present.
+
+    Returns:
+        ``{"training": {"images", "height", "width", "vessel_fraction_in_fov", "fov_fraction"},
+        "test": {...}}``; the vessel fraction is that of ``1st_manual`` inside the FOV.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DriveFormatError(f"no folder {root}")
+    present = [s for s in SPLITS if (root / s).is_dir()]
+    if not present:
+        raise DriveFormatError(f"{root} has neither training/ nor test/; is it a DRIVE folder?")
+    out: dict[str, dict[str, float | int]] = {}
+    for split in present:
+        images = read_drive_split(root, split)
+        fov = sum(int(i.mask.sum()) for i in images)
+        vessels = sum(int((i.label * i.mask).sum()) for i in images)
+        h, w = images[0].image.shape[:2]
+        out[split] = {
+            "images": len(images),
+            "height": h,
+            "width": w,
+            "vessel_fraction_in_fov": vessels / max(fov, 1),
+            "fov_fraction": fov / (len(images) * h * w),
+        }
+    return out
+
+
+def pad_image(t: Tensor, size: tuple[int, int], value: float = 0.0) -> tuple[Tensor, tuple[int, int, int, int]]:
+    """Pad ``[..., H, W]`` at the centre to ``size``.
+
+    Returns:
+        The padded tensor and the crop box ``(top, left, H, W)`` for :func:`crop_back`.
+    """
+    height, width = t.shape[-2:]
+    if height > size[0] or width > size[1]:
+        raise ValueError(f"cannot pad a {height}x{width} image to the smaller {size[0]}x{size[1]}; raise the pad size")
+    top, left = (size[0] - height) // 2, (size[1] - width) // 2
+    pads = (left, size[1] - width - left, top, size[0] - height - top)
+    return torch.nn.functional.pad(t, pads, value=value), (top, left, height, width)
+
+
+def crop_back(t: Tensor, box: tuple[int, int, int, int]) -> Tensor:
+    """Undo :func:`pad_image`: ``[..., P, P] -> [..., H, W]``."""
+    top, left, height, width = box
+    return t[..., top : top + height, left : left + width]
+
+
+def _pad_size(shape: tuple[int, int], pad_to: int | tuple[int, int] | None, multiple: int) -> tuple[int, int]:
+    if pad_to is None:
+        return tuple(-(-s // multiple) * multiple for s in shape)  # round up to the multiple
+    size = (pad_to, pad_to) if isinstance(pad_to, int) else tuple(pad_to)
+    if size[0] % multiple or size[1] % multiple:
+        raise ValueError(f"pad size {size} must be divisible by {multiple} (2**levels of the flow)")
+    return size
+
+
+class DriveDataset(Dataset):
+    """A DRIVE split as tensors, padded for the flow, with optional joint augmentation.
+
+    Each item is a dict: ``x`` ``[3, P, P]`` float in [0, 1], ``y`` and ``mask``
+    ``[1, P, P]`` float in {0, 1}, ``box`` (the crop box as a ``[4]`` long tensor),
+    and ``y2`` when the split has a second grader. Padding is zeros (background,
+    outside the FOV).
+
+    Args:
+        root: The DRIVE folder.
+        split: ``"training"`` or ``"test"``.
+        pad_to: Pad size (1024 in the paper), or ``None`` to round up to ``multiple``.
+        multiple: Height and width must be divisible by this ($2^L$).
+        augment: Optional ``fn(x, y, mask, generator) -> (x, y, mask)`` applied after
+            padding (e.g. :class:`cnf_teach.data.augment.JointAugment`).
+        seed: Seed of the augmentation's random generator.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "training",
+        pad_to: int | tuple[int, int] | None = None,
+        multiple: int = 4,
+        augment: Callable[..., tuple[Tensor, Tensor, Tensor]] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.images = read_drive_split(root, split)
+        self.split = split
+        self.size = _pad_size(self.images[0].image.shape[:2], pad_to, multiple)
+        self.augment = augment
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        im = self.images[index]
+        x = torch.from_numpy(im.image).permute(2, 0, 1).float() / 255.0  # [3, H, W]
+        y = torch.from_numpy(im.label)[None].float()  # [1, H, W]
+        mask = torch.from_numpy(im.mask)[None].float()
+        x, box = pad_image(x, self.size)
+        y, _ = pad_image(y, self.size)
+        mask, _ = pad_image(mask, self.size)
+        if self.augment is not None:
+            x, y, mask = self.augment(x, y, mask, self.generator)
+        item = {"x": x, "y": y, "mask": mask, "box": torch.tensor(box)}
+        if im.label2 is not None:
+            item["y2"] = pad_image(torch.from_numpy(im.label2)[None].float(), self.size)[0]
+        return item

@@ -1,0 +1,80 @@
+"""Joint augmentation: the same map moves image, label and mask; labels stay binary."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from cnf_teach.data.augment import JointAugment, affine_matrix, warp
+
+
+def _blob(size: int = 33) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    y = torch.zeros(1, size, size)
+    y[0, 10:14, 20:24] = 1.0  # an off-centre square
+    x = torch.cat([y, 0.5 * y, torch.zeros_like(y)]) + 0.1
+    mask = torch.zeros(1, size, size)
+    mask[0, 4:-4, 4:-4] = 1.0
+    return x, y, mask
+
+
+def test_rotation_by_90_degrees_is_exact():
+    _, y, _ = _blob()
+    rotated = warp(y, affine_matrix(90.0, 1.0, 0.0), "nearest")
+    assert torch.equal(rotated, torch.rot90(y, k=1, dims=(1, 2))) or torch.equal(
+        rotated, torch.rot90(y, k=-1, dims=(1, 2))
+    )
+
+
+def test_identity_is_identity():
+    x, _, _ = _blob()
+    assert torch.allclose(warp(x, affine_matrix(0.0, 1.0, 0.0)), x, atol=1e-6)
+
+
+def test_matrix_parameters():
+    m = affine_matrix(30.0, 1.2, 0.0)
+    assert torch.det(m).item() == pytest.approx(1.44, rel=1e-5)  # isotropic scale squared
+    m = affine_matrix(0.0, 1.0, 10.0)
+    assert m[0, 1].item() == pytest.approx(math.tan(math.radians(10.0)), rel=1e-5)
+    with pytest.raises(ValueError, match="positive"):
+        affine_matrix(0.0, 0.0, 0.0)
+
+
+def test_joint_augment_keeps_labels_binary_and_aligned():
+    aug = JointAugment()
+    g = torch.Generator().manual_seed(0)
+    x, y, mask = _blob(65)
+    agreements = []
+    for _ in range(20):
+        xa, ya, ma = aug(x, y, mask, g)
+        assert xa.shape == x.shape and ya.shape == y.shape and ma.shape == mask.shape
+        assert set(ya.unique().tolist()) <= {0.0, 1.0}
+        assert set(ma.unique().tolist()) <= {0.0, 1.0}
+        # The red channel of x is 0.1 + label: the bilinearly warped image must follow the label.
+        inside = xa[0][ya[0] > 0]
+        outside = xa[0][(ya[0] == 0) & (xa[0] > 0.05)]
+        agreements.append(inside.mean().item() - outside.mean().item())
+        # Area of the square changes by the scale squared, within [0.8^2, 1.2^2] (plus pixelation).
+        assert 0.4 * 16 <= ya.sum().item() <= 1.9 * 16
+    assert min(agreements) > 0.5
+
+
+def test_parameter_distributions():
+    aug = JointAugment()
+    g = torch.Generator().manual_seed(1)
+    dets, rots = [], []
+    for _ in range(400):
+        m = aug.sample_matrix(g)
+        dets.append(torch.det(m).item())
+        rots.append(math.degrees(math.atan2(m[1, 0].item(), m[0, 0].item())) % 360)
+    scales = np.sqrt(dets)  # det = scale^2 (shear has det 1)
+    assert scales.min() >= 0.8 - 1e-6 and scales.max() <= 1.2 + 1e-6
+    assert np.histogram(rots, bins=4, range=(0, 360))[0].min() > 60  # the whole circle is used
+
+
+def test_shape_mismatch_is_reported():
+    x, y, mask = _blob()
+    with pytest.raises(ValueError, match="share H and W"):
+        JointAugment()(x, y[:, :-1], mask)
