@@ -94,13 +94,18 @@ def _resize_axis(x: Tensor, dim: int, out_length: int, scale: float, antialiasin
     in_length = x.shape[dim]
     weights, indices = resize_weights(in_length, out_length, scale, antialiasing, dtype=x.dtype)
     weights, indices = weights.to(x.device), indices.to(x.device)
-    x = x.movedim(dim, -1)  # [..., in]
+    # Work on rows of a contiguous tensor: gathering whole rows is much faster than gathering columns.
+    x = x.movedim(dim, -2).contiguous()  # [..., in, M]
+    w = weights[:, :, None]  # [out, P, 1]
     # Accumulate the taps one after the other, in order: on uint8 data many sums land exactly
     # on or next to a half, and only this summation order reproduces MATLAB's rounding.
-    out = x.index_select(-1, indices[:, 0]) * weights[:, 0]  # [..., out]
+    # (Separate multiply and add, in place: a fused multiply-add would round differently.)
+    out = x.index_select(-2, indices[:, 0]).mul_(w[:, 0])  # [..., out, M]
+    buf = torch.empty_like(out)
     for p in range(1, indices.shape[1]):
-        out = out + x.index_select(-1, indices[:, p]) * weights[:, p]
-    return out.movedim(-1, dim)
+        torch.index_select(x, -2, indices[:, p], out=buf)
+        out.add_(buf.mul_(w[:, p]))
+    return out.movedim(-2, dim)
 
 
 def _round_uint8(x: Tensor) -> Tensor:

@@ -1,0 +1,155 @@
+"""Downsampled ImageNet (Chrabaszcz et al. 2017) as (LR, HR) pairs for super-resolution.
+
+Winkler et al. 2019 (§5.1, Tables 1 and 2) train their SR flows on ImageNet32 and ImageNet64:
+the HR image is the 32x32 (or 64x64) image and the LR input its MATLAB-bicubic downscale by 2.
+
+The files are those of Chrabaszcz, Loshchilov & Hutter, *A Downsampled Variant of ImageNet as
+an Alternative to the CIFAR datasets* (2017): ``train_data_batch_1.npz`` ...
+``train_data_batch_10.npz`` and ``val_data.npz``, each holding a ``data`` array ``[N, 3*S*S]``
+of uint8 images flattened channel-first like CIFAR (the S*S red values row by row, then green,
+then blue), ``labels`` (1..1000) and, in the training batches, ``mean``. Only ``data`` is read.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from .images import make_lr
+
+__all__ = ["imagenet_files", "load_imagenet_batch", "save_imagenet_batch", "DownsampledImageNet"]
+
+
+def imagenet_files(root: str | Path, split: str = "train") -> list[Path]:
+    """The npz files of one split, in batch order (``train_data_batch_1`` before ``_2`` ... ``_10``).
+
+    Raises:
+        ValueError: if the folder is missing or holds no file of that split.
+    """
+    root = Path(root)
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    if not root.is_dir():
+        raise ValueError(f"downsampled-ImageNet folder {root} does not exist; pass the folder holding the npz files")
+    if split == "val":
+        files = [root / "val_data.npz"] if (root / "val_data.npz").is_file() else []
+    else:
+
+        def number(p: Path) -> int:
+            m = re.search(r"(\d+)$", p.stem)
+            return int(m.group(1)) if m else 0
+
+        files = sorted(root.glob("train_data_batch_*.npz"), key=number)
+    if not files:
+        want = "val_data.npz" if split == "val" else "train_data_batch_*.npz"
+        raise ValueError(f"no {want} in {root}; download downsampled ImageNet (npz format) into that folder")
+    return files
+
+
+def load_imagenet_batch(path: str | Path) -> np.ndarray:
+    """The images of one npz file as ``[N, 3, S, S]`` uint8.
+
+    Raises:
+        ValueError: if the file is unreadable, lacks ``data``, or its rows are not ``3*S*S`` long.
+    """
+    path = Path(path)
+    try:
+        with np.load(path) as f:
+            if "data" not in f.files:
+                raise ValueError(
+                    f"{path} has no 'data' array (keys: {', '.join(f.files)}); is it a downsampled-ImageNet file?"
+                )
+            data = f["data"]
+    except (OSError, EOFError) as err:
+        raise ValueError(f"cannot read {path}: {err}; the file is corrupt or not an npz, replace it") from err
+    if data.ndim != 2 or data.dtype != np.uint8:
+        raise ValueError(f"{path}: 'data' should be a [N, 3*S*S] uint8 array, got {data.dtype} {data.shape}")
+    side = math.isqrt(data.shape[1] // 3)
+    if 3 * side * side != data.shape[1]:
+        raise ValueError(
+            f"{path}: rows of length {data.shape[1]} are not 3*S*S for any S; is it a downsampled-ImageNet file?"
+        )
+    return data.reshape(-1, 3, side, side)  # [N, 3, S, S]: channel-first rows, like CIFAR
+
+
+def save_imagenet_batch(path: str | Path, images: np.ndarray | Tensor, labels: np.ndarray | None = None) -> None:
+    """Write ``[N, 3, S, S]`` uint8 images as one downsampled-ImageNet npz file (``data``, ``labels``).
+
+    Useful to turn any image collection into this format, and for tests.
+    """
+    arr = images.numpy() if isinstance(images, Tensor) else np.asarray(images)
+    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[1] != 3 or arr.shape[2] != arr.shape[3]:
+        raise ValueError(f"images must be [N, 3, S, S] uint8, got {arr.dtype} {arr.shape}")
+    if labels is None:
+        labels = np.ones(len(arr), dtype=np.int64)
+    np.savez(path, data=arr.reshape(len(arr), -1), labels=np.asarray(labels))
+
+
+class DownsampledImageNet(Dataset):
+    """(LR, HR) pairs from downsampled-ImageNet npz files; LR by MATLAB bicubic at $1/s$.
+
+    Args:
+        root: Folder with ``train_data_batch_*.npz`` and/or ``val_data.npz``.
+        split: ``"train"`` or ``"val"``.
+        scale: SR factor $s$; the side S must be a multiple of it.
+        flips: Random horizontal flips (off by default, as the paper reports none).
+        max_images: Read files in order until this many images are loaded (``None``: all).
+
+    Items:
+        ``(lr, hr)``: uint8 ``[3, S/s, S/s]`` and ``[3, S, S]``.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        scale: int = 2,
+        flips: bool = False,
+        max_images: int | None = None,
+    ) -> None:
+        if int(scale) != scale or scale < 1:
+            raise ValueError(f"scale must be a positive integer, got {scale}")
+        self.scale, self.flips = int(scale), flips
+        self.files = imagenet_files(root, split)
+        self.batches: list[np.ndarray] = []
+        total = 0
+        for path in self.files:
+            batch = load_imagenet_batch(path)
+            if self.batches and batch.shape[2:] != self.batches[0].shape[2:]:
+                raise ValueError(
+                    f"{path} holds {batch.shape[2]}px images but {self.files[0]} {self.batches[0].shape[2]}px"
+                )
+            if max_images is not None:
+                batch = batch[: max_images - total]
+            self.batches.append(batch)
+            total += len(batch)
+            if max_images is not None and total >= max_images:
+                break
+        self.resolution = self.batches[0].shape[2]
+        if self.resolution % self.scale:
+            raise ValueError(
+                f"{self.resolution}px images cannot be downscaled by {self.scale}; use a scale dividing it"
+            )
+        self.offsets = np.cumsum([0] + [len(b) for b in self.batches])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def hr(self, index: int) -> Tensor:
+        """The HR image ``index`` as uint8 ``[3, S, S]``."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} images")
+        b = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        return torch.from_numpy(np.array(self.batches[b][index - self.offsets[b]]))
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        hr = self.hr(index)  # [3, S, S]
+        if self.flips and torch.rand(()) < 0.5:
+            hr = hr.flip(-1).contiguous()
+        return make_lr(hr, self.scale), hr
