@@ -1,6 +1,7 @@
 # cnf_teach: set-up, tests, notebooks and site.
 #   make lab     create .venv if needed, install everything, open the tutorials in JupyterLab
-#   make test    same set-up, then lint and the whole test suite
+#   make test    same set-up, then lint, the whole test suite and the notebooks in fast mode
+#   make student regenerate tutorials/student/ from the solution notebooks (nbgrader)
 # Variables you may override:
 #   PYTHON=python3.12     the interpreter the virtual environment is made from
 #   TORCH="torch==2.5.1"  the PyTorch requirement installed first (default: the CPU build 2.13.0;
@@ -19,7 +20,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test lint format clean
+.PHONY: setup lab test lint format clean student
 
 setup: $(STAMP)
 
@@ -39,8 +40,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Then the solution notebooks run in fast mode (cells starting with `# NBVAL_CHECK_OUTPUT` compare
+# their outputs), with the kernel's own inline figures as when they were executed (not CI's Agg).
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	CNF_TEACH_FAST=1 MPLBACKEND=module://matplotlib_inline.backend_inline \
+		$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider tutorials/0*.ipynb
+
+# Student notebooks without solutions, hidden tests or outputs; a test checks they are in sync.
+student: $(STAMP)
+	$(BIN)/python tutorials/tools/make_student.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .
