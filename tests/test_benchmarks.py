@@ -1,0 +1,82 @@
+"""The benchmark scripts run end to end in their --smoke mode and write JSON of the documented shape.
+
+Only the structure and the sanity of the figures are checked here (finite, positive,
+parameter counts equal where the configurations are equal); speed itself is measured by
+the scripts, never asserted in a test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+BENCH = REPO / "benchmarks"
+
+
+def _run(script: str, tmp_path: Path, *extra: str) -> object:
+    out = tmp_path / f"{Path(script).stem}.json"
+    cmd = [sys.executable, str(BENCH / script), "--smoke", "--device", "cpu", "--threads", "1", "--json", str(out)]
+    proc = subprocess.run([*cmd, *extra], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "|---" in proc.stdout  # a table was printed
+    return json.loads(out.read_text())
+
+
+def _positive(v: object) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+
+
+def test_peers_smoke(tmp_path: Path) -> None:
+    if importlib.util.find_spec("normflows") is None:
+        pytest.skip("normflows is not installed (pip install 'cnf_teach[bench]')")
+    rows = _run("peers.py", tmp_path)
+    assert isinstance(rows, list) and rows
+    expected_peers = {"normflows"} | ({"FrEIA"} if importlib.util.find_spec("FrEIA") else set())
+    assert {r["peer"] for r in rows} == expected_peers
+    assert {(r["peer"], r["measure"]) for r in rows} == {
+        (p, m) for p in expected_peers for m in ("train_step", "sample")
+    }
+    for r in rows:
+        assert {"peer", "measure", "ratio", "ours_s", "peer_s"} <= set(r)
+        assert all(_positive(r[k]) for k in ("ratio", "ours_s", "peer_s")), r
+        assert r["reps"] >= 10
+    meta = json.loads((tmp_path / "peers.meta.json").read_text())
+    # Same flow in both libraries with learned 1x1 convolutions: exactly the same parameter count.
+    assert meta["params"]["cnf_teach"] == meta["params"]["normflows"] > 0
+    assert all(math.isfinite(v) for v in meta["bits_per_dim_at_init"].values())
+
+
+def test_scaling_smoke(tmp_path: Path) -> None:
+    result = _run("scaling.py", tmp_path)
+    flow = result["flow"]
+    assert [r["hr"] for r in flow if r["sweep"] == "hr"] == [8, 16]
+    assert [r["steps"] for r in flow if r["sweep"] == "steps"] == [1, 2]
+    for r in flow:
+        assert _positive(r["step_s"]) and _positive(r["parameters"])
+        assert isinstance(r["peak_mib"], float) and r["peak_mib"] >= 0
+    depth = [r["parameters"] for r in flow if r["sweep"] == "steps"]
+    assert depth[0] < depth[1]  # more steps, more parameters
+    conv = result["conv1x1"]
+    assert [r["channels"] for r in conv] == [8, 16]
+    for r in conv:
+        assert all(_positive(r[k]) for k in ("slogdet_param_s", "lu_param_s", "param_ratio", "layer_ratio"))
+
+
+def test_numerics_smoke(tmp_path: Path) -> None:
+    result = _run("numerics.py", tmp_path)
+    rows = result["rows"]
+    assert [r["config"] for r in rows] == ["sr_smoke", "drive_smoke"]
+    for r in rows:
+        # float32 round trips of a small flow are accurate to a few ulps of the data, float64 to ~1e-15.
+        assert 0 <= r["round_trip"] < 1e-4
+        assert 0 <= r["round_trip_f64"] < 1e-12
+        assert 0 <= r["logdet_rel_err"] < 1e-4
+        assert r["randomized_layers"] > 0  # the couplings were made non-trivial
+        assert r["logdet_per_dim"] > 0
