@@ -12,7 +12,7 @@ gives 33.67 dB / 0.9303 and 30.23 dB / 0.8691 (published: 33.66 / 0.9299 and 30.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +22,9 @@ from tqdm.auto import tqdm
 
 from .data.images import SRImageFolder
 from .data.imresize import imresize
-from .metrics import sr_metrics
+from .metrics import SR_METRICS, sr_metrics
 
 __all__ = ["bicubic_upsample", "evaluate_sr"]
-
-METRIC_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
 
 
 def bicubic_upsample(lr: Tensor, scale: int = 2) -> Tensor:
@@ -41,6 +39,7 @@ def evaluate_sr(
     border: int | None = None,
     progress: bool = True,
     per_image: bool = False,
+    metrics: Sequence[str] = SR_METRICS,
 ) -> dict:
     """Mean PSNR/SSIM (Y and RGB) of a method over a set of whole images.
 
@@ -55,10 +54,11 @@ def evaluate_sr(
         border: Pixels cropped on each side before comparing; ``None`` means ``scale``.
         progress: Show a tqdm bar.
         per_image: Also return ``"per_image"``: a list of ``{"name", "psnr_y", ...}``.
+        metrics: Which of ``psnr_y, ssim_y, psnr_rgb, ssim_rgb`` to compute (default: all).
 
     Returns:
         ``{"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "images"}``: means over the set, and
-        the number of images (plus ``"per_image"`` when asked).
+        the number of images (only the metrics asked for; plus ``"per_image"`` when asked).
 
     Raises:
         ValueError: bad folder or image (see :class:`~cnf_teach.data.images.SRImageFolder`), or an
@@ -72,6 +72,8 @@ def evaluate_sr(
             return bicubic_upsample(lr, scale)
 
     border = scale if border is None else border
+    if len(data) == 0:
+        raise ValueError("evaluate_sr got an empty dataset; pass a folder or dataset with at least one image")
     gray = list(getattr(data, "gray", [False] * len(data)))
     names = list(getattr(data, "names", [f"image_{i}" for i in range(len(data))]))
     rows = []
@@ -88,9 +90,9 @@ def evaluate_sr(
         if tuple(sr.shape) != (1, *hr.shape):
             raise ValueError(f"{names[i]}: upsample_fn returned {tuple(sr.shape)}, expected {(1, *hr.shape)}")
         ref = hr[:1] if gray[i] else hr  # a grayscale image is compared on its one channel
-        row = sr_metrics(sr[0], ref, border=border)
+        row = sr_metrics(sr[0], ref, border=border, metrics=metrics)
         rows.append({"name": names[i], **row})
-    out: dict = {k: float(np.mean([r[k] for r in rows])) for k in METRIC_KEYS}
+    out: dict = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "name"}
     out["images"] = len(rows)
     if per_image:
         out["per_image"] = rows
