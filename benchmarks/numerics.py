@@ -17,12 +17,16 @@ random inputs we report
 
 Configurations (paper sizes, Winkler et al. 2019):
 
-- ``sr_imagenet64``: the 2x super-resolution flow on 64x64 HR images, $L = 2$, $K = 8$,
-  coupling width 512, 128 conditioning channels (§5.1, Table 6), behind a small
-  convolutional conditioner standing in for the RRDB (the conditioner only feeds
-  features in; it is not part of the bijection whose numerics we measure);
-- ``drive_1024``: the vessel-segmentation flow on 1024x1024 masks, $L = 2$, $K = 2$,
-  additive couplings of width 32 (§5.2, Table 7), conditioned the same way.
+- ``sr_imagenet64``: the 2x super-resolution CNF on 64x64 HR images
+  (:meth:`cnf_teach.models.sr.SRConfig.paper_imagenet64`: $L = 2$, $K = 8$, coupling
+  width 512, RRDB features of 128 channels; §5.1, Table 6) on random 8-bit LR images;
+- ``drive_1024``: the vessel-segmentation flow part on 1024x1024 masks, $L = 2$, $K = 2$,
+  additive couplings of width 32 (§5.2, Table 7), actnorm for normalisation, behind a
+  small convolutional conditioner of 32 channels.
+
+The conditioning features $h = g(x)$ are computed once, in float32, and handed to both
+the float32 flow and its float64 copy: the conditioner only feeds features in, it is not
+part of the bijection whose numerics are measured.
 
 Usage::
 
@@ -76,18 +80,49 @@ SMOKE: dict[str, NumericsConfig] = {
 }
 
 
-def build_flow(cfg: NumericsConfig) -> MultiScaleFlow:
-    """The paper's flow part for ``cfg`` with a small conditioner ($x$ at half resolution)."""
-    conditioner = ConvConditioner(cfg.channels, cfg.cond_channels, cfg.levels, upscale=2, hidden=32)
-    return MultiScaleFlow(
+class _GivenFeatures(nn.Module):
+    """A flow's conditioner when the features are computed outside: passes ``[h_0, ..., h_{L-1}]`` through."""
+
+    def forward(self, hs: list[Tensor]) -> list[Tensor]:
+        return hs
+
+
+#: Builds ``(flow, features)``: the flow (its conditioner passing features through) and ``x -> g(x)``.
+Builder = Callable[[NumericsConfig, torch.device], tuple[MultiScaleFlow, Callable[[Tensor], list[Tensor]]]]
+
+
+def build_flow(cfg: NumericsConfig, device: torch.device) -> tuple[MultiScaleFlow, Callable[[Tensor], list[Tensor]]]:
+    """The paper's flow part for ``cfg`` and a small conditioner ($x$ at half resolution)."""
+    conditioner = ConvConditioner(cfg.channels, cfg.cond_channels, cfg.levels, upscale=2, hidden=32).to(device)
+    flow = MultiScaleFlow(
         cfg.channels,
         levels=cfg.levels,
         steps=cfg.steps,
-        conditioner=conditioner,
+        conditioner=_GivenFeatures(),
         cond_channels=cfg.cond_channels,
         hidden=cfg.hidden,
         coupling=cfg.coupling,
-    )
+    ).to(device)
+    return flow, lambda x: conditioner(x.float() / 255 - 0.5)
+
+
+def build_sr(cfg: NumericsConfig, device: torch.device) -> tuple[MultiScaleFlow, Callable[[Tensor], list[Tensor]]]:
+    """The SR CNF of :mod:`cnf_teach.models.sr` (paper ImageNet64 config) when the module is there."""
+    try:
+        from cnf_teach.models.sr import SRConfig, SuperResolutionCNF
+    except ImportError:
+        log.warning("cnf_teach.models.sr is not available; measuring the same flow behind a small conditioner")
+        return build_flow(cfg, device)
+    sr_cfg = SRConfig.paper_imagenet64()
+    if (sr_cfg.levels, sr_cfg.steps, sr_cfg.hidden, sr_cfg.rrdb_features) != (
+        cfg.levels,
+        cfg.steps,
+        cfg.hidden,
+        cfg.cond_channels,
+    ):
+        raise RuntimeError(f"SRConfig.paper_imagenet64() no longer matches {cfg}; update CONFIGS")
+    model = SuperResolutionCNF(sr_cfg).to(device)
+    return model.flow, lambda x: model.features(x)[: cfg.levels]
 
 
 @torch.no_grad()
@@ -109,33 +144,27 @@ def _max_abs(a: Tensor, b: Tensor) -> float:
 
 
 @torch.no_grad()
-def measure(
-    cfg: NumericsConfig,
-    device: torch.device,
-    seed: int,
-    init_scale: float,
-    build: Callable[[NumericsConfig], MultiScaleFlow] = build_flow,
-) -> dict:
+def measure(cfg: NumericsConfig, device: torch.device, seed: int, init_scale: float, build: Builder) -> dict:
     """Round-trip and log-det errors of one configuration (see the module docstring)."""
     torch.manual_seed(seed)
-    flow32 = build(cfg).to(device)
-    y = torch.rand(cfg.batch, cfg.channels, cfg.size, cfg.size, device=device) - 0.5  # dequantized data
-    x = torch.rand(cfg.batch, cfg.channels, cfg.size // 2, cfg.size // 2, device=device) - 0.5
+    flow32, features = build(cfg, device)
+    y = torch.rand(cfg.batch, cfg.channels, cfg.size, cfg.size, device=device) - 0.5  # dequantized, centred
+    x = torch.randint(0, 256, (cfg.batch, cfg.channels, cfg.size // 2, cfg.size // 2), device=device)  # 8-bit LR
+    hs32 = [h.detach() for h in features(x)]
     flow32.train()
-    flow32.log_prob(y, x)  # actnorm data-dependent initialisation
+    flow32.log_prob(y, hs32)  # actnorm data-dependent initialisation
     randomized = randomize_zero_layers_(flow32, init_scale)
     flow32.eval()
     flow64 = copy.deepcopy(flow32).double()
-    y64, x64 = y.double(), x.double()
+    y64, hs64 = y.double(), [h.double() for h in hs32]
 
-    hs32, hs64 = flow32.features(x), flow64.features(x64)
     z32, ld32 = flow32.transform(y, hs32)
     z64, ld64 = flow64.transform(y64, hs64)
     back32 = flow32.inverse_transform(z32, hs32)
     back64 = flow64.inverse_transform(z64, hs64)
     eps = [torch.randn_like(z) for z in z32]
     eps_back, _ = flow32.transform(flow32.inverse_transform(eps, hs32), hs32)
-    lp32, lp64 = flow32.log_prob(y, x), flow64.log_prob(y64, x64)
+    lp32, lp64 = flow32.log_prob(y, hs32), flow64.log_prob(y64, hs64)
     dims = y[0].numel()
     row = {
         "config": cfg.name,
@@ -178,7 +207,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for name in names:
         log.info("measuring %s ...", name)
-        rows.append(measure(table[name], device, args.seed, args.init_scale))
+        build = build_sr if name == "sr_imagenet64" else build_flow
+        rows.append(measure(table[name], device, args.seed, args.init_scale, build))
     cols = ["config", "shape", "L", "K", "hidden", "round_trip", "round_trip_f64", "latent_round_trip"]
     cols += ["latent_err", "logdet_per_dim", "logdet_err", "logdet_rel_err", "log_prob_err_bpd"]
     print_table(rows, cols, f"float32 against float64 on {device}")

@@ -80,3 +80,15 @@ def test_numerics_smoke(tmp_path: Path) -> None:
         assert 0 <= r["logdet_rel_err"] < 1e-4
         assert r["randomized_layers"] > 0  # the couplings were made non-trivial
         assert r["logdet_per_dim"] > 0
+
+
+def test_flow_overhead_smoke(tmp_path: Path) -> None:
+    if importlib.util.find_spec("cnf_teach.models.sr") is None:
+        pytest.skip("cnf_teach.models.sr (the SR CNF and its baseline) is not in this checkout")
+    result = _run("flow_overhead.py", tmp_path)
+    assert [r["measure"] for r in result["rows"]] == ["train_step", "predict"]
+    for r in result["rows"]:
+        assert all(_positive(r[k]) for k in ("ratio", "cnf_s", "baseline_s")), r
+        assert r["reps"] >= 10
+    assert result["config"]["name"] == "tiny"
+    assert all(_positive(v) for v in result["params"].values())
