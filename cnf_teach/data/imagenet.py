@@ -60,14 +60,20 @@ def load_imagenet_batch(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with np.load(path) as f:
-            if "data" not in f.files:
-                raise ValueError(
-                    f"{path} has no 'data' array (keys: {', '.join(f.files)}); is it a downsampled-ImageNet file?"
-                )
-            data = f["data"]
-    except (OSError, EOFError) as err:
+        f = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError) as err:
         raise ValueError(f"cannot read {path}: {err}; the file is corrupt or not an npz, replace it") from err
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} is a single .npy array, not an npz archive with a 'data' array")
+    with f:
+        if "data" not in f.files:
+            raise ValueError(
+                f"{path} has no 'data' array (keys: {', '.join(f.files)}); is it a downsampled-ImageNet file?"
+            )
+        try:
+            data = f["data"]
+        except (OSError, EOFError, ValueError) as err:
+            raise ValueError(f"cannot read 'data' in {path}: {err}; the file is corrupt, replace it") from err
     if data.ndim != 2 or data.dtype != np.uint8:
         raise ValueError(f"{path}: 'data' should be a [N, 3*S*S] uint8 array, got {data.dtype} {data.shape}")
     side = math.isqrt(data.shape[1] // 3)
