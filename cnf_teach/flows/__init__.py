@@ -10,6 +10,7 @@ from .base import Bijection, FlowSequence, Permute, Reverse, check_condition, su
 from .conv1x1 import InvertibleConv1x1
 from .coupling import AdditiveCoupling, AffineCoupling
 from .elementwise import ElementwiseAffine, Logit, Sigmoid
+from .instancenorm import InstanceNormFlow
 from .multiscale import FlowStep, MultiScaleFlow
 from .split import SplitPrior
 from .squeeze import Squeeze
@@ -33,4 +34,5 @@ __all__ = [
     "check_condition",
     "check_finite",
     "sum_except_batch",
+    "InstanceNormFlow",
 ]

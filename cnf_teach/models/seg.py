@@ -1,0 +1,344 @@
+"""The retinal-vessel segmentation models of Winkler et al. 2019 (§5.2, Tables 3, 4 and 7).
+
+Three models of $P(y \\mid x)$ for a binary vessel map $y \\in \\{0, 1\\}^{H \\times W}$ given
+a fundus photograph $x$, all built on the same VGG-like conditioner $g(x)$ (Table 4):
+
+- :class:`SegFlow` with ``dequantization="binary"``: the paper's CNF. A multi-scale
+  flow ($L = 2$, $K = 2$; instance normalisation instead of actnorm; additive couplings
+  with the coupling net of Table 7) models a continuous $v$; the binary variational
+  dequantizer (eq. (8)), itself a single-scale conditional flow, maps $y$ to $v$ on the
+  half-lines $v > 1/2$ (vessel) and $v < 1/2$ (background). Its likelihood is the
+  bound of eq. (5), $\\log P(y \\mid x) \\ge \\mathbb{E}_q[\\log p(v \\mid x) - \\log q(v \\mid y, x)]$.
+- :class:`SegFlow` with ``dequantization="uniform"``: the same CNF with uniform noise
+  in $[0, 1/2)$ and $[1/2, 1)$, "CNF Uniform" of Table 3.
+- :class:`SegBaseline`: the factored likelihood baseline, the same conditioner run
+  feed-forward into per-pixel logits, trained with the weighted cross-entropy and scored
+  with eq. (9) *including its normaliser* (so its bits/dim are a real likelihood).
+
+A sample of either CNF is thresholded at $1/2$ (the boundary of the dequantization
+regions) to give a binary map; the mean of $N$ samples is the soft map that is
+scored with the PR curve (:mod:`cnf_teach.models.seg_eval`).
+
+References:
+    Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §3.2 (eq. 8),
+    §5.2, eq. (9), Tables 3, 4 and 7.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..baselines import weighted_bce_loss, weighted_bernoulli_log_prob, weighted_bernoulli_log_prob_per_dim
+from ..dequantization import BinaryDequantization, UniformDequantization, dequantized_log_likelihood
+from ..flows.instancenorm import InstanceNormFlow
+from ..flows.multiscale import MultiScaleFlow
+from ..metrics import nats_to_bits_per_dim
+from ..nets.vgg import InstanceNormCouplingNet, VGGFeatures
+
+__all__ = ["SegConfig", "SegFlow", "SegBaseline", "build_seg_model", "seg_loss"]
+
+ModelKind = Literal["cnf_binary", "cnf_uniform", "baseline"]
+#: The three models of Table 3 by name.
+MODEL_KINDS: tuple[str, ...] = ("cnf_binary", "cnf_uniform", "baseline")
+
+
+@dataclass
+class SegConfig:
+    """Architecture and training settings of the vessel models.
+
+    Attributes:
+        in_channels: Channels of $x$ (3: RGB).
+        levels: $L$, levels of the multi-scale flow.
+        steps: $K$, flow steps per level.
+        vgg_widths: Channels of the conditioner's blocks at $H$, $H/2$, $H/4$.
+        vgg_convs: Convolutions per conditioner block.
+        coupling_hidden: Hidden channels of Table 7's coupling net (32 in the paper).
+        prior_hidden: Hidden channels of the split and top prior networks.
+        deq_steps: Coupling steps of the binary dequantizer's flow.
+        deq_hidden: Hidden channels of the dequantizer's networks.
+        deq_features: Channels of the dequantizer's embedding of $(y, x)$.
+        beta: Weight of the vessel class in the baseline's weighted cross-entropy, in the
+            convention of :func:`cnf_teach.baselines.weighted_bce_loss` (vessels weighted
+            $2\\beta$, background $2(1-\\beta)$): 0.9 gives the background the weight 0.2,
+            i.e. a background weight of about 0.1 relative to the total.
+        pad_to: Images are padded to this square size (1024 in the paper); ``None`` pads
+            only to a multiple of $2^L$.
+        lr: Adam's learning rate.
+        batch_size: Images per batch.
+        epochs: Training epochs (2000 in the paper).
+        eval_samples: Samples averaged into the soft map (100 in the paper).
+    """
+
+    in_channels: int = 3
+    levels: int = 2
+    steps: int = 2
+    vgg_widths: tuple[int, int, int] = (32, 64, 128)
+    vgg_convs: int = 2
+    coupling_hidden: int = 32
+    prior_hidden: int = 32
+    deq_steps: int = 2
+    deq_hidden: int = 32
+    deq_features: int = 16
+    beta: float = 0.9
+    pad_to: int | None = 1024
+    lr: float = 1e-3
+    batch_size: int = 2
+    epochs: int = 2000
+    eval_samples: int = 100
+
+    def __post_init__(self) -> None:
+        self.vgg_widths = tuple(self.vgg_widths)  # a list after a JSON round trip
+        if self.levels != 2:
+            raise ValueError(
+                f"the vessel model conditions two levels with VGG features, so levels must be 2, got {self.levels}"
+            )
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if not 0.0 < self.beta < 1.0:
+            raise ValueError(f"beta must be in (0, 1), got {self.beta}")
+
+    @classmethod
+    def paper_drive(cls) -> SegConfig:
+        """The DRIVE setting of §5.2: L=2, K=2, Adam 1e-3, batch 2, 1024x1024, 2000 epochs, 100 samples."""
+        return cls()
+
+    @classmethod
+    def tiny(cls) -> SegConfig:
+        """A CPU-sized model for tests, tutorials and the small-scale reproduction."""
+        return cls(
+            vgg_widths=(8, 16, 16),
+            vgg_convs=1,
+            coupling_hidden=16,
+            prior_hidden=16,
+            deq_steps=1,
+            deq_hidden=16,
+            deq_features=8,
+            pad_to=None,
+            batch_size=4,
+            epochs=50,
+            eval_samples=16,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (stored in checkpoints)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SegConfig:
+        """Rebuild from :meth:`to_dict`'s output, ignoring unknown keys."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+class _Given(nn.Module):
+    """A conditioner that returns features computed outside the flow (so $g(x)$ runs once per step)."""
+
+    def forward(self, hs: Sequence[Tensor]) -> list[Tensor]:
+        return list(hs)
+
+
+def _norm_factory(in_channels: int, levels: int, cond_channels: Sequence[int]):
+    """Builds each step's :class:`InstanceNormFlow` with the conditioning width of its level."""
+    by_width = {}
+    channels = in_channels
+    for level in range(levels):
+        channels *= 4  # squeeze
+        by_width[channels] = cond_channels[level]
+        channels -= channels // 2  # split
+    return lambda c: InstanceNormFlow(c, by_width[c])
+
+
+class SegFlow(nn.Module):
+    """The conditional flow $P(y \\mid x)$ of binary vessel maps with binary or uniform dequantization.
+
+    Args:
+        config: :class:`SegConfig`.
+        dequantization: ``"binary"`` (eq. (8), the paper's) or ``"uniform"`` ("CNF Uniform").
+    """
+
+    def __init__(self, config: SegConfig, dequantization: Literal["binary", "uniform"] = "binary") -> None:
+        super().__init__()
+        if dequantization not in ("binary", "uniform"):
+            raise ValueError(f"dequantization must be 'binary' or 'uniform', got {dequantization!r}")
+        self.config = config
+        self.dequantization_kind = dequantization
+        self.features = VGGFeatures(config.in_channels, config.vgg_widths, config.vgg_convs)
+        cond = self.features.cond_channels
+        hidden = config.coupling_hidden
+        self.flow = MultiScaleFlow(
+            in_channels=1,
+            levels=config.levels,
+            steps=config.steps,
+            conditioner=_Given(),
+            cond_channels=cond,
+            coupling="additive",
+            prior_hidden=config.prior_hidden,
+            norm_factory=_norm_factory(1, config.levels, cond),
+            net_factory=lambda i, o: InstanceNormCouplingNet(i, o, hidden),
+        )
+        if dequantization == "binary":
+            self.dequantizer: nn.Module = BinaryDequantization(
+                1,
+                cond_channels=self.features.full_channels,
+                steps=config.deq_steps,
+                hidden=config.deq_hidden,
+                features=config.deq_features,
+            )
+        else:
+            self.dequantizer = UniformDequantization(num_bins=2)
+
+    def _check(self, y: Tensor | None, x: Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != self.config.in_channels:
+            raise ValueError(f"x must be images [B, {self.config.in_channels}, H, W], got shape {tuple(x.shape)}")
+        if y is not None and (
+            y.dim() != 4 or y.shape[1] != 1 or y.shape[0] != x.shape[0] or y.shape[2:] != x.shape[2:]
+        ):
+            raise ValueError(
+                f"y must be a vessel map [B, 1, H, W] matching x {tuple(x.shape)}, got shape {tuple(y.shape)}"
+            )
+
+    def log_prob(self, y: Tensor, x: Tensor, num_samples: int = 1) -> Tensor:
+        """A lower bound on $\\log P(y \\mid x)$ in nats, ``[B]``.
+
+        Implements eq. (5) (with eq. (8) for binary dequantization) of Winkler et al. 2019:
+        $\\log p(v \\mid x) - \\log q(v \\mid y, x)$, $v \\sim q$, averaged in the importance-weighted
+        way over ``num_samples`` draws.
+
+        Args:
+            y: Binary vessel maps ``[B, 1, H, W]``.
+            x: Photographs ``[B, C, H, W]``, $H, W$ divisible by 4.
+            num_samples: Dequantization samples (1 for training; more gives a tighter bound).
+        """
+        self._check(y, x)
+        full, hs = self.features.all_features(x)
+        h_deq = full if self.dequantization_kind == "binary" else None
+        return dequantized_log_likelihood(lambda v: self.flow.log_prob(v, hs), self.dequantizer, y, h_deq, num_samples)
+
+    def bits_per_dim(self, y: Tensor, x: Tensor, num_samples: int = 1) -> Tensor:
+        """$-\\log_2 P(y \\mid x) / (HW)$ per sample, ``[B]`` (an upper bound, from :meth:`log_prob`)."""
+        return nats_to_bits_per_dim(self.log_prob(y, x, num_samples), y[0].numel())
+
+    @torch.no_grad()
+    def sample(self, x: Tensor, temperature: float = 1.0) -> Tensor:
+        """Binary vessel maps $y \\sim P(y \\mid x)$: a flow sample $v$ thresholded at $1/2$, float ``[B, 1, H, W]``."""
+        self._check(None, x)
+        _, hs = self.features.all_features(x)
+        v = self.flow.sample(hs, temperature)
+        return (v > 0.5).to(x.dtype)
+
+    @torch.no_grad()
+    def samples(self, x: Tensor, num_samples: int, temperature: float = 1.0) -> Iterator[Tensor]:
+        """Yield ``num_samples`` binary maps ``[B, 1, H, W]``, computing $g(x)$ once."""
+        self._check(None, x)
+        _, hs = self.features.all_features(x)
+        for _ in range(num_samples):
+            yield (self.flow.sample(hs, temperature) > 0.5).to(x.dtype)
+
+    @torch.no_grad()
+    def soft_map(self, x: Tensor, num_samples: int = 100, temperature: float = 1.0) -> Tensor:
+        """The mean of ``num_samples`` binary samples, ``[B, 1, H, W]`` in [0, 1] (the paper's soft map)."""
+        total = torch.zeros(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
+        for s in self.samples(x, num_samples, temperature):
+            total += s
+        return total / num_samples
+
+
+class SegBaseline(nn.Module):
+    """The factored baseline: VGG features -> per-pixel logits, weighted cross-entropy (eq. (9)).
+
+    "The same architecture run feed-forward": the conditioner of :class:`SegFlow`, then a
+    small decoder of Table 7's blocks that brings $h_1$ up to $h_0$'s resolution, then to
+    the full resolution, concatenating the features of each scale on the way.
+
+    Args:
+        config: :class:`SegConfig` (``beta`` is the vessel weight of the loss).
+    """
+
+    def __init__(self, config: SegConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.beta = config.beta
+        self.features = VGGFeatures(config.in_channels, config.vgg_widths, config.vgg_convs)
+        c_full, (c0, c1) = self.features.full_channels, self.features.cond_channels
+        hidden = config.coupling_hidden
+        self.up1 = InstanceNormCouplingNet(c0 + c1, hidden, hidden)
+        self.up0 = InstanceNormCouplingNet(c_full + hidden, 1, hidden)
+        # Table 7's net starts its last layer at zero (for flows); a classifier needs a live start.
+        for net in (self.up1, self.up0):
+            nn.init.kaiming_uniform_(net[-1].weight, a=math.sqrt(5))
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Per-pixel logits ``[B, 1, H, W]``."""
+        full, (h0, h1) = self.features.all_features(x)
+        u = self.up1(torch.cat([h0, F.interpolate(h1, size=h0.shape[2:], mode="nearest")], dim=1))
+        return self.up0(torch.cat([full, F.interpolate(u, size=full.shape[2:], mode="nearest")], dim=1))
+
+    def loss(self, y: Tensor, x: Tensor) -> Tensor:
+        """The training loss: the weighted cross-entropy (the numerator of eq. (9))."""
+        return weighted_bce_loss(y, self.logits(x), self.beta)
+
+    def log_prob(self, y: Tensor, x: Tensor, num_samples: int = 1) -> Tensor:
+        """Exact, normalised $\\log P_\\beta(y \\mid x)$ in nats, ``[B]`` (eq. (9) with its normaliser)."""
+        return weighted_bernoulli_log_prob(y, self.logits(x), self.beta)
+
+    def bits_per_dim(self, y: Tensor, x: Tensor, num_samples: int = 1) -> Tensor:
+        """$-\\log_2 P_\\beta(y \\mid x) / (HW)$ per sample, ``[B]``."""
+        return nats_to_bits_per_dim(self.log_prob(y, x), y[0].numel())
+
+    @torch.no_grad()
+    def probs(self, x: Tensor) -> Tensor:
+        """$P_\\beta(y_i = 1 \\mid x)$ of every pixel under the normalised likelihood, ``[B, 1, H, W]``."""
+        logits = self.logits(x)
+        return torch.exp(weighted_bernoulli_log_prob_per_dim(torch.ones_like(logits), logits, self.beta))
+
+    @torch.no_grad()
+    def sample(self, x: Tensor, temperature: float = 1.0) -> Tensor:
+        """Independent per-pixel samples from the normalised likelihood, float ``[B, 1, H, W]``."""
+        return torch.bernoulli(self.probs(x))
+
+    @torch.no_grad()
+    def samples(self, x: Tensor, num_samples: int, temperature: float = 1.0) -> Iterator[Tensor]:
+        """Yield ``num_samples`` independent per-pixel samples ``[B, 1, H, W]`` (one network pass)."""
+        p = self.probs(x)
+        for _ in range(num_samples):
+            yield torch.bernoulli(p)
+
+    @torch.no_grad()
+    def soft_map(self, x: Tensor, num_samples: int = 100, temperature: float = 1.0) -> Tensor:
+        """The expectation of the samples, exactly: the per-pixel probabilities (``num_samples`` unused)."""
+        return self.probs(x)
+
+
+def build_seg_model(kind: str, config: SegConfig) -> nn.Module:
+    """One of the three models of Table 3: ``"cnf_binary"``, ``"cnf_uniform"`` or ``"baseline"``."""
+    if kind == "cnf_binary":
+        return SegFlow(config, "binary")
+    if kind == "cnf_uniform":
+        return SegFlow(config, "uniform")
+    if kind == "baseline":
+        return SegBaseline(config)
+    raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
+
+
+def seg_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """The training loss of any vessel model, in the engine's ``loss_fn(model, batch)`` form.
+
+    CNFs minimise the negative bound in bits/dim; the baseline minimises the weighted
+    cross-entropy and reports its normalised bits/dim (eq. (9)).
+    """
+    x, y = batch["x"], batch["y"]
+    if isinstance(model, SegBaseline):
+        logits = model.logits(x)
+        loss = weighted_bce_loss(y, logits, model.beta)
+        with torch.no_grad():
+            bpd = nats_to_bits_per_dim(weighted_bernoulli_log_prob(y, logits, model.beta), y[0].numel()).mean()
+        return loss, {"bpd": bpd.detach()}
+    bpd = model.bits_per_dim(y, x).mean()
+    return bpd, {"bpd": bpd.detach()}
