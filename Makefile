@@ -2,6 +2,9 @@
 #   make lab     create .venv if needed, install everything, open the tutorials in JupyterLab
 #   make test    same set-up, then lint, the whole test suite and the notebooks in fast mode
 #   make student regenerate tutorials/student/ from the solution notebooks (nbgrader)
+#   make site    build the documentation site into site/ (strict: any warning fails)
+#   make serve   serve the site on http://127.0.0.1:8000, rebuilding on changes
+#   make figures retrain the small models behind the README/site figures (docs/assets/*.png)
 # Variables you may override:
 #   PYTHON=python3.12     the interpreter the virtual environment is made from
 #   TORCH="torch==2.5.1"  the PyTorch requirement installed first (default: the CPU build 2.13.0;
@@ -20,7 +23,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test lint format clean student
+.PHONY: setup lab test lint format clean student site serve figures
 
 setup: $(STAMP)
 
@@ -50,6 +53,16 @@ test: lint
 # Student notebooks without solutions, hidden tests or outputs; a test checks they are in sync.
 student: $(STAMP)
 	$(BIN)/python tutorials/tools/make_student.py
+
+# The documentation site (mkdocs.yml, docs/); tests/test_site.py builds it too and opens it in Chromium.
+site: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
+figures: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python docs/make_figures.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .
