@@ -171,6 +171,11 @@ def test_pad_to_multiple_and_crop_back():
     assert torch.equal(crop_to(padded, size), x)
     assert torch.equal(padded[..., 39, :50], x[..., 36, :])  # bottom rows repeat the last row
     assert torch.equal(padded[..., :37, 55], x[..., :, 49])  # right columns repeat the last column
+    zeros, size = pad_to_multiple(x, 8, mode="zeros")
+    assert zeros.shape == padded.shape and torch.equal(crop_to(zeros, size), x)
+    assert zeros[..., 37:, :].eq(0).all() and zeros[..., 50:].eq(0).all()
+    with pytest.raises(ValueError, match="mode"):
+        pad_to_multiple(x, 8, mode="reflect")
     same, size = pad_to_multiple(x[..., :32, :48], 16)
     assert same.shape[-2:] == (32, 48) and size == (32, 48)
 

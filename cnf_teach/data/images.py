@@ -113,20 +113,34 @@ def make_lr(hr: Tensor, scale: int) -> Tensor:
     return imresize(hr, scale=1.0 / scale)
 
 
-def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
-    """Pad ``[..., H, W]`` at the right and bottom to multiples of ``multiple`` by repeating the edge.
+def pad_to_multiple(x: Tensor, multiple: int, mode: str = "replicate") -> tuple[Tensor, tuple[int, int]]:
+    """Pad ``[..., H, W]`` at the right and bottom to multiples of ``multiple``.
 
-    Works on any dtype (uint8 included). Pair it with :func:`crop_to` to cut the result back.
+    The paper's code pads test images at the right and bottom with zeros and crops the outputs
+    back before computing metrics; repeating the edge (the default) keeps the padded border
+    looking like the image, which matters for a likelihood model. Works on any dtype (uint8
+    included). Pair it with :func:`crop_to` to cut the result back.
+
+    Args:
+        x: ``[..., H, W]`` tensor.
+        multiple: Target multiple, e.g. $2^L$ for a flow with $L$ levels (times the scale for HR).
+        mode: ``"replicate"`` (repeat the last row/column) or ``"zeros"``.
 
     Returns:
         ``(padded, (H, W))``: the padded tensor and the original size.
     """
     if multiple < 1:
         raise ValueError(f"multiple must be >= 1, got {multiple}")
+    if mode not in ("replicate", "zeros"):
+        raise ValueError(f"mode must be 'replicate' or 'zeros', got {mode!r}")
     h, w = x.shape[-2], x.shape[-1]
     ph, pw = -(-h // multiple) * multiple, -(-w // multiple) * multiple
     if (ph, pw) == (h, w):
         return x, (h, w)
+    if mode == "zeros":
+        out = x.new_zeros((*x.shape[:-2], ph, pw))
+        out[..., :h, :w] = x
+        return out, (h, w)
     rows = torch.arange(ph, device=x.device).clamp(max=h - 1)
     cols = torch.arange(pw, device=x.device).clamp(max=w - 1)
     return x.index_select(-2, rows).index_select(-1, cols), (h, w)
