@@ -104,6 +104,18 @@ def check_binary(y: Tensor, name: str = "y") -> None:
         )
 
 
+def _keep_in_bin(v: Tensor, y: Tensor, num_bins: int) -> Tensor:
+    """Clamp $v$ into $[y/K, (y+1)/K)$ *in floating point*.
+
+    $(y + u)/K$ with $u < 1$ can round up to $(y+1)/K$ (in float32, $255 + u$ rounds to 256
+    for $u > 1 - 2^{-17}$); such a sample would sit in the next bin. The clamp moves it
+    to the largest float below the edge and changes nothing else.
+    """
+    lo = y / num_bins
+    hi = (y + 1) / num_bins
+    return torch.minimum(torch.maximum(v, lo), torch.nextafter(hi, hi - 1))
+
+
 # --- bijections used inside the dequantizers -----------------------------------------------------
 class SigmoidToBin(Bijection):
     """$w \\in \\mathbb{R} \\mapsto v = (y + \\sigma(w)) / K \\in (k/K, (k+1)/K)$, conditioned on the bin $y$.
@@ -130,7 +142,7 @@ class SigmoidToBin(Bijection):
     def forward(self, w: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if h is None or h.shape != w.shape:
             raise ValueError("SigmoidToBin needs the bin indices y (shaped like its input) as h")
-        v = (h + torch.sigmoid(w)) / self.num_bins
+        v = _keep_in_bin((h + torch.sigmoid(w)) / self.num_bins, h, self.num_bins)
         log_du = -F.softplus(-w) - F.softplus(w)  # log sigma'(w)
         logdet = sum_except_batch(log_du) - w[0].numel() * math.log(self.num_bins)
         return v, logdet
@@ -166,7 +178,14 @@ class HalfLineSoftplus(Bijection):
         return 2.0 * y.to(like.dtype) - 1.0  # sign(y - 1/2) for y in {0, 1}
 
     def forward(self, w: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        v = self.threshold + self._sign(h, w) * F.softplus(w)
+        sign = self._sign(h, w)
+        v = self.threshold + sign * F.softplus(w)
+        # Rounding guard: for w below about -17 (float32) softplus(w) is smaller than the spacing of
+        # floats at 1/2, and v would round onto the threshold itself; move it to the nearest float
+        # on the correct side, so every sample keeps its half-line.
+        t = torch.full_like(v, self.threshold)
+        above, below = torch.nextafter(t, t + 1), torch.nextafter(t, t - 1)
+        v = torch.where(sign > 0, torch.maximum(v, above), torch.minimum(v, below))
         return v, sum_except_batch(-F.softplus(-w))
 
     def inverse(self, v: Tensor, h: Tensor | None = None) -> Tensor:
@@ -322,7 +341,7 @@ class UniformDequantization(nn.Module):
         """
         check_discrete(y, self.num_bins)
         y = y.float() if not y.is_floating_point() else y
-        v = (y + torch.rand_like(y)) / self.num_bins
+        v = _keep_in_bin((y + torch.rand_like(y)) / self.num_bins, y, self.num_bins)
         log_q = y.new_full((y.shape[0],), y[0].numel() * math.log(self.num_bins))
         return v, log_q
 
