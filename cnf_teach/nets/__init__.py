@@ -2,6 +2,7 @@
 
 from .conditioners import ConvConditioner, resize_to
 from .coupling_nets import MLP, CouplingConvNet, NetFactory, zero_init_
+from .rrdb import RRDB, RRDBConditioner, RRDBNet
 from .vgg import InstanceNormCouplingNet, VGGFeatures
 
 __all__ = [
@@ -9,6 +10,9 @@ __all__ = [
     "ConvConditioner",
     "CouplingConvNet",
     "NetFactory",
+    "RRDB",
+    "RRDBConditioner",
+    "RRDBNet",
     "resize_to",
     "zero_init_",
     "InstanceNormCouplingNet",
