@@ -273,7 +273,9 @@ class DriveDataset(Dataset):
         multiple: Height and width must be divisible by this ($2^L$).
         augment: Optional ``fn(x, y, mask, generator) -> (x, y, mask)`` applied after
             padding (e.g. :class:`cnf_teach.data.augment.JointAugment`).
-        seed: Seed of the augmentation's random generator.
+        seed: Seed of a private random generator for the augmentation; ``None`` (default)
+            draws from PyTorch's global generator, which the training engine saves in its
+            checkpoints (so a resumed run sees the same augmentations).
     """
 
     def __init__(
@@ -283,13 +285,13 @@ class DriveDataset(Dataset):
         pad_to: int | tuple[int, int] | None = None,
         multiple: int = 4,
         augment: Callable[..., tuple[Tensor, Tensor, Tensor]] | None = None,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         self.images = read_drive_split(root, split)
         self.split = split
         self.size = _pad_size(self.images[0].image.shape[:2], pad_to, multiple)
         self.augment = augment
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
     def __len__(self) -> int:
         return len(self.images)
