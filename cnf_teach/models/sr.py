@@ -27,6 +27,7 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -34,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from ..baselines import DiscretizedLogisticBaseline
+from ..data.images import crop_to, pad_to_multiple
 from ..dequantization import UniformDequantization, VariationalDequantization
 from ..flows.multiscale import MultiScaleFlow
 from ..nets.rrdb import RRDBConditioner, RRDBNet
@@ -45,6 +47,11 @@ __all__ = [
     "build_sr_model",
     "count_parameters",
     "SR_PRESETS",
+    "sr_loss",
+    "make_upsample_fn",
+    "dataset_bits_per_dim",
+    "sr_checkpoint_state",
+    "model_from_checkpoint",
 ]
 
 NUM_BINS = 256  # 8-bit images
@@ -365,3 +372,89 @@ def count_parameters(config: SRConfig, kind: Literal["cnf", "baseline"] = "cnf")
     with torch.device("meta"):
         model = build_sr_model(config, kind)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# --- training and evaluation helpers ------------------------------------------------------------
+SRModel = SuperResolutionCNF | SuperResolutionBaseline
+
+
+def sr_loss(model: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """The training loss of both SR models: mean bits/dim of HR given LR (the engine's ``loss_fn``).
+
+    Args:
+        model: :class:`SuperResolutionCNF` or :class:`SuperResolutionBaseline`.
+        batch: ``(lr, hr)`` uint8 ``[B, C, h, w]`` and ``[B, C, s h, s w]``.
+    """
+    lr, hr = batch
+    bpd = model.bits_per_dim(hr, lr).mean()
+    return bpd, {"bpd": bpd.detach()}
+
+
+def _lr_multiple(model: SRModel) -> int:
+    """LR sides must be multiples of this so that HR sides are multiples of $2^L$."""
+    cfg = model.config
+    need = 2**cfg.levels if isinstance(model, SuperResolutionCNF) else 1
+    return max(1, need // cfg.scale)
+
+
+def make_upsample_fn(model: SRModel, temperature: float = 0.0) -> Callable[[Tensor], Tensor]:
+    """``fn(lr uint8 [B, C, h, w]) -> sr uint8 [B, C, s h, s w]`` for :func:`cnf_teach.sr_eval.evaluate_sr`.
+
+    LR is padded at the right and bottom (edge replicated) to the size the flow needs and the
+    output cropped back, as the paper does with whole test images. The CNF samples at
+    ``temperature`` ($\\tau = 0$: deterministic); the baseline returns its mode (or samples).
+    """
+    device = next(model.parameters()).device
+    scale = model.config.scale
+
+    @torch.no_grad()
+    def upsample(lr: Tensor) -> Tensor:
+        padded, (h, w) = pad_to_multiple(lr.to(device), _lr_multiple(model))
+        return crop_to(model.predict(padded, temperature), (scale * h, scale * w))
+
+    return upsample
+
+
+@torch.no_grad()
+def dataset_bits_per_dim(
+    model: SRModel, data: torch.utils.data.Dataset, max_images: int | None = None, progress: bool = False
+) -> float:
+    """Bits/dim of HR given LR over a set of whole images (the paper's test-set figure).
+
+    Each LR image is padded at the right and bottom to the size the flow needs (edge
+    replicated, HR alike) and scored whole; the result is the dimension-weighted mean,
+    $-\\sum_i \\log_2 P(y_i \\mid x_i) / \\sum_i D_i$ (a bound for the CNF, exact for the baseline).
+    """
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    scale, multiple = model.config.scale, _lr_multiple(model)
+    total_bits, total_dims = 0.0, 0
+    n = len(data) if max_images is None else min(max_images, len(data))
+    for i in tqdm(range(n), desc="bits/dim", disable=not progress, leave=False):
+        lr, hr = data[i]
+        lr_p, _ = pad_to_multiple(lr.unsqueeze(0).to(device), multiple)
+        hr_p, _ = pad_to_multiple(hr.unsqueeze(0).to(device), multiple * scale)
+        bpd = model.bits_per_dim(hr_p, lr_p)
+        total_bits += bpd.item() * hr_p[0].numel()
+        total_dims += hr_p[0].numel()
+    return total_bits / total_dims
+
+
+def sr_checkpoint_state(config: SRConfig, kind: Literal["cnf", "baseline"]) -> dict[str, Any]:
+    """What SR training stores as the checkpoint's ``extra`` entry, to rebuild the model."""
+    return {"sr_config": config.to_dict(), "kind": kind}
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> SRModel:
+    """Rebuild an SR model from a checkpoint dict (see :func:`cnf_teach.training.load_checkpoint`).
+
+    Raises:
+        ValueError: the checkpoint is not from SR training.
+    """
+    extra = ckpt.get("extra") or {}
+    if ckpt.get("task") != "sr" or "sr_config" not in extra:
+        raise ValueError(f"not a super-resolution checkpoint (task {ckpt.get('task')!r})")
+    model = build_sr_model(SRConfig.from_dict(extra["sr_config"]), extra.get("kind", "cnf"))
+    model.load_state_dict(ckpt["model"])
+    return model.eval()

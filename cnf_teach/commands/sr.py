@@ -1,0 +1,357 @@
+"""``cnf-teach sr``: train, evaluate and sample the super-resolution models (Winkler et al. 2019, §5.1).
+
+- ``sr train --config tiny|paper-imagenet32|paper-imagenet64 [--data DIR] [--model cnf|baseline]``
+  trains the SR CNF (or its factorized baseline) with :mod:`cnf_teach.training`; ``DIR`` is a
+  folder of images (random HR patches of ``--patch`` pixels) or of downsampled-ImageNet npz
+  files; without ``--data`` it trains on the images bundled with scikit-image.
+- ``sr eval --checkpoint CKPT --data DIR [--data DIR2 ...] --scale 2 [--json OUT]`` prints a
+  table like Table 2 of the paper (bits/dim, PSNR, SSIM per set); ``--model bicubic`` gives
+  the bicubic row without a checkpoint.
+- ``sr sample --checkpoint CKPT --image IN.png --temperature 0.8 --out OUT.png`` upscales one image.
+
+Every problem with the input (missing or empty folder, corrupt image, image smaller than the
+patch, unsupported scale, a checkpoint of another task) is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+#: Scales the bicubic row can be computed at (the benchmark sets' usual factors).
+BICUBIC_SCALES = (2, 3, 4)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sr", help="super-resolution: train, evaluate and sample the SR CNF and its baseline")
+    sr = p.add_subparsers(dest="sr_command", metavar="SR_COMMAND")
+    p.set_defaults(handler=lambda args: (p.print_help(), 0)[1])
+
+    t = sr.add_parser("train", help="train the SR CNF or the factorized baseline")
+    t.add_argument("--config", default="tiny", help="tiny | paper-imagenet32 | paper-imagenet64 (default tiny)")
+    t.add_argument("--data", metavar="DIR", help="image folder or downsampled-ImageNet folder (default: bundled)")
+    t.add_argument("--model", choices=("cnf", "baseline"), default="cnf", help="which model (default cnf)")
+    t.add_argument("--dequantization", choices=("uniform", "variational"), help="override the config's")
+    t.add_argument("--out", metavar="DIR", default="runs/sr", help="checkpoint folder (default runs/sr)")
+    t.add_argument("--steps", type=int, help="training steps (default: the config's)")
+    t.add_argument("--batch-size", type=int, help="batch size per process (default: the config's)")
+    t.add_argument("--lr", type=float, help="learning rate (default: the config's)")
+    t.add_argument("--patch", type=int, help="HR patch size for image folders (default: the config's)")
+    t.add_argument("--eval-data", metavar="DIR", help="image folder scored (bits/dim) every --eval-every steps")
+    t.add_argument("--eval-every", type=int, default=0)
+    t.add_argument("--checkpoint-every", type=int, default=500)
+    t.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint (exactly)")
+    t.add_argument("--workers", type=int, default=0, help="data loader worker processes")
+    _device_args(t)
+    t.add_argument("--amp", action="store_true", help="bf16 mixed precision (CUDA)")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--json", metavar="OUT", help="write the final metrics as JSON")
+    t.set_defaults(handler=run_train)
+
+    e = sr.add_parser("eval", help="bits/dim, PSNR and SSIM per image set (Table 2 of the paper)")
+    e.add_argument("--checkpoint", metavar="CKPT", help="model checkpoint (or use --model bicubic)")
+    e.add_argument("--model", choices=("checkpoint", "bicubic"), default="checkpoint")
+    e.add_argument("--data", metavar="DIR", action="append", help="image folder; repeat for several sets")
+    e.add_argument("--scale", type=int, default=2)
+    e.add_argument("--temperature", type=float, default=0.8, help="CNF sampling temperature (default 0.8)")
+    e.add_argument("--max-images", type=int, help="evaluate only the first N images of each set")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", metavar="OUT", help="write the figures as JSON")
+    _device_args(e)
+    e.set_defaults(handler=run_eval)
+
+    s = sr.add_parser("sample", help="upscale one image with a trained model")
+    s.add_argument("--checkpoint", metavar="CKPT", required=True)
+    s.add_argument("--image", metavar="IN", required=True)
+    s.add_argument("--out", metavar="OUT", required=True)
+    s.add_argument("--temperature", type=float, default=0.8)
+    s.add_argument("--seed", type=int, default=0)
+    _device_args(s)
+    s.set_defaults(handler=run_sample)
+
+
+def _device_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
+
+
+# --- shared helpers --------------------------------------------------------------------------
+def _usage(err: Exception) -> Exception:
+    from ..cli import UsageError
+
+    return UsageError(str(err).splitlines()[0] if str(err) else type(err).__name__)
+
+
+def _device(name: str) -> torch.device:
+    from ..training import resolve_device
+
+    try:
+        return resolve_device(name)
+    except ValueError as err:
+        raise _usage(err) from None
+
+
+def _is_imagenet_folder(path: Path) -> bool:
+    return path.is_dir() and any(path.glob("*_data_batch_*.npz")) or (path / "val_data.npz").is_file()
+
+
+def _eval_set(folder: str, scale: int) -> Any:
+    """Whole-image (LR, HR) pairs of one folder (images or a downsampled-ImageNet ``val_data.npz``)."""
+    from ..data.imagenet import DownsampledImageNet
+    from ..data.images import SRImageFolder
+
+    path = Path(folder)
+    try:
+        if _is_imagenet_folder(path):
+            return DownsampledImageNet(path, "val", scale=scale)
+        return SRImageFolder(path, scale=scale)
+    except ValueError as err:
+        raise _usage(err) from None
+
+
+def _read_checkpoint(path: str) -> dict[str, Any]:
+    """The checkpoint at ``path``, checked to be from SR training."""
+    from ..cli import UsageError
+    from ..training import load_checkpoint
+
+    try:
+        ckpt = load_checkpoint(path)
+    except FileNotFoundError:
+        raise UsageError(f"checkpoint {path} not found; pass the last.pt written by 'cnf-teach sr train'") from None
+    except ValueError as err:
+        raise _usage(err) from None
+    if ckpt.get("task") != "sr":
+        raise UsageError(
+            f"{path} is a {ckpt.get('task')!r} checkpoint, not super-resolution; "
+            f"use 'cnf-teach {ckpt.get('task')} ...' for it"
+        )
+    return ckpt
+
+
+def _load_model(path: str, device: torch.device) -> Any:
+    from ..cli import UsageError
+    from ..models.sr import model_from_checkpoint
+
+    ckpt = _read_checkpoint(path)
+    try:
+        return model_from_checkpoint(ckpt).to(device)
+    except (ValueError, RuntimeError, KeyError) as err:
+        raise UsageError(f"{path}: cannot rebuild the SR model ({err})") from None
+
+
+# --- train -----------------------------------------------------------------------------------
+def _train_set(args: argparse.Namespace, scale: int, patch: int) -> Any:
+    from ..data.imagenet import DownsampledImageNet
+    from ..data.images import SRImageFolder
+    from ..data.natural import natural_sr_dataset
+
+    try:
+        if args.data is None:
+            return natural_sr_dataset("train", scale=scale, patch_size=patch, repeat=64)
+        path = Path(args.data)
+        if _is_imagenet_folder(path):
+            return DownsampledImageNet(path, "train", scale=scale)
+        return SRImageFolder(path, scale=scale, patch_size=patch, repeat=16)
+    except ValueError as err:
+        raise _usage(err) from None
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..cli import UsageError
+    from ..models.sr import SRConfig, build_sr_model, dataset_bits_per_dim, sr_checkpoint_state, sr_loss
+    from ..training import TrainConfig, Trainer, TrainingDiverged, make_loader
+
+    try:
+        config = SRConfig.preset(args.config)
+        overrides = {"dequantization": args.dequantization, "patch": args.patch}
+        overrides.update({"batch_size": args.batch_size, "lr": args.lr, "train_steps": args.steps})
+        config = SRConfig.from_dict({**config.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
+    except ValueError as err:
+        raise _usage(err) from None
+    if config.train_steps < 1 or config.batch_size < 1 or config.lr <= 0:
+        raise UsageError("--steps and --batch-size must be positive and --lr > 0")
+    device = _device(args.device)
+    torch.manual_seed(args.seed)
+    data = _train_set(args, config.scale, config.patch)
+    try:
+        loader = make_loader(data, config.batch_size, seed=args.seed, num_workers=args.workers)
+    except ValueError as err:
+        raise _usage(err) from None
+    eval_fn = None
+    if args.eval_data:
+        eval_set = _eval_set(args.eval_data, config.scale)
+
+        def eval_fn(model: torch.nn.Module) -> dict[str, float]:
+            return {"bpd": dataset_bits_per_dim(model, eval_set)}
+
+    model = build_sr_model(config, args.model)
+    train_cfg = TrainConfig(
+        steps=config.train_steps,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        grad_clip=config.grad_clip,
+        warmup_steps=config.warmup_steps,
+        eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every,
+        out_dir=args.out,
+        device=str(device),
+        amp=args.amp,
+        compile=args.compile,
+        seed=args.seed,
+    )
+    extra = sr_checkpoint_state(config, args.model)
+    if args.resume:
+        ckpt = _read_checkpoint(args.resume)
+        if ckpt.get("extra") != extra:
+            raise UsageError(f"{args.resume} was trained with another config or model; pass the same --config")
+        trainer = Trainer.resume(args.resume, model, sr_loss, loader, train_cfg, eval_fn, task="sr")
+    else:
+        trainer = Trainer(model, sr_loss, loader, train_cfg, eval_fn, task="sr", extra_state=extra)
+    log.info("training the %s (%s, %d parameters) on %s", args.model, config.name, _count(model), device)
+    try:
+        metrics = trainer.fit()
+    except TrainingDiverged as err:
+        raise UsageError(str(err)) from None
+    print(
+        f"{args.model} {config.name}: step {trainer.step}, train bits/dim {metrics.get('bpd', float('nan')):.4f}"
+        + (f", eval bits/dim {metrics['eval_bpd']:.4f}" if "eval_bpd" in metrics else "")
+        + f"; checkpoint {trainer.checkpoint_path}"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# --- eval ------------------------------------------------------------------------------------
+def _fmt(v: float | None, digits: int) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def format_table(results: dict[str, dict[str, Any]], method: str) -> str:
+    """A text table in the layout of Table 2 of the paper: one row per set."""
+    head = f"{'set':<12} {'images':>6} {'bpd':>7} {'PSNR-Y':>8} {'SSIM-Y':>7} {'PSNR-RGB':>9} {'SSIM-RGB':>9}"
+    lines = [f"method: {method}", head, "-" * len(head)]
+    for name, r in results.items():
+        lines.append(
+            f"{name:<12} {r['images']:>6} {_fmt(r['bpd'], 3):>7} {_fmt(r['psnr_y'], 2):>8} "
+            f"{_fmt(r['ssim_y'], 4):>7} {_fmt(r['psnr_rgb'], 2):>9} {_fmt(r['ssim_rgb'], 4):>9}"
+        )
+    return "\n".join(lines)
+
+
+class _Subset(torch.utils.data.Dataset):
+    def __init__(self, data: Any, n: int) -> None:
+        self.data, self.n = data, min(n, len(data))
+        self.gray = list(getattr(data, "gray", [False] * len(data)))[: self.n]
+        self.names = list(getattr(data, "names", [f"image_{i}" for i in range(len(data))]))[: self.n]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> Any:
+        return self.data[i]
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from ..cli import UsageError
+    from ..data.natural import natural_sr_dataset
+    from ..models.sr import SuperResolutionCNF, dataset_bits_per_dim, make_upsample_fn
+    from ..sr_eval import evaluate_sr
+
+    device = _device(args.device)
+    if args.max_images is not None and args.max_images < 1:
+        raise UsageError("--max-images must be >= 1")
+    model = None
+    if args.model == "bicubic":
+        if args.checkpoint:
+            raise UsageError("--model bicubic takes no --checkpoint")
+        if args.scale not in BICUBIC_SCALES:
+            raise UsageError(f"unsupported scale {args.scale}; use one of {', '.join(map(str, BICUBIC_SCALES))}")
+        method, upsample_fn = "bicubic", None
+    else:
+        if not args.checkpoint:
+            raise UsageError("pass --checkpoint CKPT (or --model bicubic for the bicubic row)")
+        model = _load_model(args.checkpoint, device)
+        if args.scale != model.config.scale:
+            raise UsageError(
+                f"unsupported scale {args.scale}: this model was trained for {model.config.scale}x; "
+                f"pass --scale {model.config.scale}"
+            )
+        cnf = isinstance(model, SuperResolutionCNF)
+        temperature = args.temperature if cnf else 0.0
+        method = f"CNF (tau={temperature:g})" if cnf else "baseline (mode)"
+        upsample_fn = make_upsample_fn(model, temperature)
+    sets: dict[str, Any] = {}
+    if not args.data:
+        try:
+            sets["natural"] = natural_sr_dataset("test", scale=args.scale)
+        except ValueError as err:
+            raise _usage(err) from None
+    for folder in args.data or []:
+        name = Path(folder).name or str(folder)
+        sets[name if name not in sets else str(folder)] = _eval_set(folder, args.scale)
+    results: dict[str, dict[str, Any]] = {}
+    for name, data in sets.items():
+        if args.max_images is not None:
+            data = _Subset(data, args.max_images)
+        torch.manual_seed(args.seed)
+        try:
+            r = evaluate_sr(data, scale=args.scale, upsample_fn=upsample_fn, progress=False)
+            bpd = dataset_bits_per_dim(model, data) if model is not None else None
+        except ValueError as err:
+            raise _usage(err) from None
+        results[name] = {
+            "psnr_y": r["psnr_y"],
+            "ssim_y": r["ssim_y"],
+            "psnr_rgb": r["psnr_rgb"],
+            "ssim_rgb": r["ssim_rgb"],
+            "bpd": bpd,
+            "images": int(r["images"]),
+        }
+    print(format_table(results, method))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+# --- sample ----------------------------------------------------------------------------------
+def run_sample(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from ..cli import UsageError
+    from ..data.images import load_image
+    from ..models.sr import make_upsample_fn
+
+    device = _device(args.device)
+    if args.temperature < 0:
+        raise UsageError(f"--temperature must be >= 0, got {args.temperature}")
+    model = _load_model(args.checkpoint, device)
+    if not Path(args.image).is_file():
+        raise UsageError(f"image {args.image} not found")
+    try:
+        img, gray = load_image(args.image)
+    except ValueError as err:
+        raise _usage(err) from None
+    torch.manual_seed(args.seed)
+    lr = torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0)  # [1, 3, h, w] uint8
+    sr = make_upsample_fn(model, args.temperature)(lr)[0].cpu()  # [3, s h, s w] uint8
+    out = sr[0].numpy() if gray else sr.permute(1, 2, 0).numpy()
+    try:
+        Image.fromarray(np.ascontiguousarray(out)).save(args.out)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot write {args.out}: {err}") from None
+    print(f"wrote {args.out} ({out.shape[1]}x{out.shape[0]}) from {args.image} at temperature {args.temperature:g}")
+    return 0
