@@ -98,6 +98,8 @@ class TrainConfig:
         seed: Seed of the per-process random state under DDP (rank is added).
         betas: Adam's $(\\beta_1, \\beta_2)$.
         progress: Show a tqdm progress bar.
+        max_seconds: Stop (and write the checkpoint) once training has run this long; ``None``:
+            no limit. For comparisons at equal wall-clock budget; the schedule still follows ``steps``.
     """
 
     steps: int = 1000
@@ -116,6 +118,7 @@ class TrainConfig:
     seed: int = 0
     betas: tuple[float, float] = (0.9, 0.999)
     progress: bool = True
+    max_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -615,13 +618,17 @@ class Trainer:
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and not last:
                     self.save()
                     self._saved_once = self.checkpoint_path is not None
+                if cfg.max_seconds is not None and time.perf_counter() - start >= cfg.max_seconds and not last:
+                    log.info("stopping at step %d: the time budget of %.0f s is spent", self.step, cfg.max_seconds)
+                    break
         finally:
             bar.close()
         if count:
             avg = {k: v / count for k, v in running.items()}
             avg["step"] = self.step
             self.history.append(avg)
-        final = self.evaluate() if self.eval_fn is not None and self.step >= cfg.steps else {}
+        finished = self.step >= cfg.steps or cfg.max_seconds is not None
+        final = self.evaluate() if self.eval_fn is not None and finished else {}
         self.save()
         elapsed = time.perf_counter() - start
         out = dict(self.history[-1]) if self.history else {"step": float(self.step)}
