@@ -211,8 +211,10 @@ def run_train(args: argparse.Namespace) -> int:
     extra = sr_checkpoint_state(config, args.model)
     if args.resume:
         ckpt = _read_checkpoint(args.resume)
-        if ckpt.get("extra") != extra:
-            raise UsageError(f"{args.resume} was trained with another config or model; pass the same --config")
+        if _architecture(ckpt.get("extra") or {}) != _architecture(extra):
+            raise UsageError(
+                f"{args.resume} holds another model or architecture; pass the --config and --model it was trained with"
+            )
         trainer = Trainer.resume(args.resume, model, sr_loss, loader, train_cfg, eval_fn, task="sr")
     else:
         trainer = Trainer(model, sr_loss, loader, train_cfg, eval_fn, task="sr", extra_state=extra)
@@ -229,6 +231,15 @@ def run_train(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(metrics, indent=2))
     return 0
+
+
+#: SRConfig fields that only steer training: a resumed run may change them.
+_TRAINING_FIELDS = {"name", "patch", "batch_size", "lr", "train_steps", "warmup_steps", "grad_clip"}
+
+
+def _architecture(extra: dict[str, Any]) -> dict[str, Any]:
+    cfg = {k: v for k, v in (extra.get("sr_config") or {}).items() if k not in _TRAINING_FIELDS}
+    return {"kind": extra.get("kind"), **cfg}
 
 
 def _count(model: torch.nn.Module) -> int:

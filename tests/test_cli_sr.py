@@ -1,0 +1,191 @@
+"""``cnf-teach sr``: train, eval (Table 2 layout, JSON), sample, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnf_teach.cli import main
+from cnf_teach.training import load_checkpoint, save_checkpoint
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread: these small convolutions only lose time to thread sync on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _write_images(folder: Path, n: int, size: int, seed: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    for i in range(n):
+        base = 120 + 60 * np.sin(xx / (3 + i)) + 40 * np.cos(yy / (4 + i))
+        img = np.stack([base, base * 0.8 + 20, 255 - base], axis=2) + rng.normal(0, 8, (size, size, 3))
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(folder / f"img{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("sr_cli")
+    train_dir = _write_images(root / "train", 3, 40)
+    test_dir = _write_images(root / "SetA", 2, 36, seed=1)
+    out = root / "run"
+    args = ["sr", "train", "--config", "tiny", "--data", str(train_dir), "--steps", "2", "--batch-size", "2"]
+    args += ["--patch", "16", "--out", str(out), "--device", "cpu", "--json", str(root / "train.json")]
+    assert main(args) == 0
+    return {"root": root, "train": train_dir, "test": test_dir, "ckpt": out / "last.pt", "json": root / "train.json"}
+
+
+def _error(capsys: pytest.CaptureFixture[str], argv: list[str], match: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnf-teach: error:") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    assert match in err, err
+
+
+def test_train_writes_an_sr_checkpoint(trained: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = load_checkpoint(trained["ckpt"])
+    assert ckpt["task"] == "sr" and ckpt["step"] == 2
+    assert ckpt["extra"]["kind"] == "cnf" and ckpt["extra"]["sr_config"]["name"] == "tiny"
+    metrics = json.loads(trained["json"].read_text())
+    assert metrics["step"] == 2 and 0 < metrics["bpd"] < 16
+
+
+def test_resume_continues_to_more_steps(trained: dict[str, Path], tmp_path: Path) -> None:
+    args = ["sr", "train", "--config", "tiny", "--data", str(trained["train"]), "--steps", "3", "--batch-size", "2"]
+    args += ["--patch", "16", "--out", str(tmp_path), "--device", "cpu", "--resume", str(trained["ckpt"])]
+    assert main(args) == 0
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 3
+
+
+def test_eval_prints_table_2_and_writes_json(trained: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out = trained["root"] / "eval.json"
+    argv = ["sr", "eval", "--checkpoint", str(trained["ckpt"]), "--data", str(trained["test"]), "--scale", "2"]
+    assert main([*argv, "--json", str(out), "--device", "cpu", "--temperature", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "bpd" in text and "PSNR-Y" in text and "SetA" in text and "CNF (tau=0)" in text
+    figures = json.loads(out.read_text())
+    row = figures["SetA"]
+    assert set(row) == {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "bpd", "images"}
+    assert row["images"] == 2 and 0 < row["bpd"] < 16 and 0 < row["psnr_y"] < 100 and -1 <= row["ssim_y"] <= 1
+
+
+def test_bicubic_row_without_checkpoint_on_several_sets(
+    trained: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = _write_images(tmp_path / "SetB", 1, 24, seed=2)
+    out = tmp_path / "bicubic.json"
+    argv = ["sr", "eval", "--model", "bicubic", "--data", str(trained["test"]), "--data", str(other)]
+    assert main([*argv, "--scale", "2", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert list(figures) == ["SetA", "SetB"]
+    assert figures["SetA"]["bpd"] is None and figures["SetB"]["images"] == 1
+    assert figures["SetA"]["psnr_y"] > 20  # smooth images: bicubic is good
+    assert "method: bicubic" in capsys.readouterr().out
+
+
+def test_sample_writes_a_2x_image(trained: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "sr.png"
+    image = trained["test"] / "img0.png"
+    argv = ["sr", "sample", "--checkpoint", str(trained["ckpt"]), "--image", str(image), "--temperature", "0.8"]
+    assert main([*argv, "--out", str(out), "--device", "cpu"]) == 0
+    with Image.open(out) as im:
+        assert im.size == (72, 72) and im.mode == "RGB"
+
+
+def test_bad_input_is_one_line_exit_2(
+    trained: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ckpt = str(trained["ckpt"])
+    # Missing and empty folders.
+    _error(capsys, ["sr", "eval", "--model", "bicubic", "--data", str(tmp_path / "nope")], "does not exist")
+    (tmp_path / "empty").mkdir()
+    _error(capsys, ["sr", "eval", "--checkpoint", ckpt, "--data", str(tmp_path / "empty")], "holds no image")
+    # A corrupt image.
+    bad = _write_images(tmp_path / "bad", 1, 16)
+    (bad / "broken.png").write_bytes(b"\x89PNG not really")
+    _error(capsys, ["sr", "eval", "--model", "bicubic", "--data", str(bad)], "broken.png")
+    # Images smaller than the training crop.
+    small = _write_images(tmp_path / "small", 2, 20)
+    argv = ["sr", "train", "--data", str(small), "--patch", "32", "--steps", "1", "--out", str(tmp_path / "r")]
+    _error(capsys, argv, "smaller than the patch size 32")
+    # Unsupported scales.
+    _error(capsys, ["sr", "eval", "--model", "bicubic", "--data", str(small), "--scale", "5"], "unsupported scale 5")
+    _error(capsys, ["sr", "eval", "--checkpoint", ckpt, "--data", str(small), "--scale", "4"], "unsupported scale 4")
+    # A checkpoint of the other task, a missing one, and one that is not a checkpoint.
+    seg = tmp_path / "seg.pt"
+    save_checkpoint({"task": "seg", "model": {}}, seg)
+    _error(capsys, ["sr", "eval", "--checkpoint", str(seg), "--data", str(small)], "'seg' checkpoint")
+    out = str(tmp_path / "o.png")
+    _error(capsys, ["sr", "sample", "--checkpoint", str(seg), "--image", str(small / "img0.png"), "--out", out], "seg")
+    _error(capsys, ["sr", "eval", "--checkpoint", str(tmp_path / "none.pt")], "not found")
+    _error(capsys, ["sr", "eval", "--checkpoint", str(bad / "broken.png")], "not a readable checkpoint")
+    # Other mistakes.
+    _error(capsys, ["sr", "train", "--config", "huge"], "unknown SR config 'huge'")
+    _error(capsys, ["sr", "eval"], "pass --checkpoint")
+    argv = ["sr", "sample", "--checkpoint", ckpt, "--image", str(tmp_path / "x.png"), "--out", out]
+    _error(capsys, argv, "not found")
+
+
+def _script(name: str):  # noqa: ANN202 - a module loaded from benchmarks/
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sr_reproduction_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "repro.json"
+    argv = ["--smoke", "--threads", "1", "--out", str(tmp_path / "runs"), "--json", str(out)]
+    assert _script("sr_reproduction").main([*argv, "--figure", str(tmp_path / "fig.png")]) == 0
+    text = capsys.readouterr().out
+    assert "bicubic" in text and "baseline (mode)" in text and "CNF tau=0.8" in text
+    result = json.loads(out.read_text())
+    (name,) = result["table"]["bicubic"]
+    assert result["table"]["CNF tau=0"][name]["bpd"] > 0 and result["table"]["bicubic"][name]["bpd"] is None
+    assert result["training"]["cnf"]["steps"] >= 1 and result["training"]["baseline"]["steps"] >= 1
+    assert (tmp_path / "fig.png").stat().st_size > 1000
+
+
+def test_gpu_benchmark_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "gpu.json"
+    assert _script("gpu_sr").main(["--smoke", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["mode"] for r in rows] == ["fp32", "tf32", "bf16"]
+    assert all(r["step_s"] > 0 and math.isfinite(r["last_bpd"]) for r in rows)
+    assert "200k iters (h)" in capsys.readouterr().out
+
+
+def test_sr_comparison_figure_has_one_panel_per_method() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cnf_teach.models.sr import SRConfig, SuperResolutionBaseline, SuperResolutionCNF
+    from cnf_teach.sr_figures import PAPER_TEMPERATURES, sr_comparison_figure, sr_panels
+
+    config = SRConfig.tiny()
+    lr = torch.randint(0, 256, (3, 10, 10), dtype=torch.uint8)  # padded to 12x12 for the flow, cropped back
+    hr = torch.randint(0, 256, (3, 20, 20), dtype=torch.uint8)
+    panels = sr_panels(lr, hr, SuperResolutionCNF(config), SuperResolutionBaseline(config))
+    titles = [t for t, _ in panels]
+    assert titles[:3] == ["LR", "bicubic", "baseline (mode)"] and titles[-1] == "HR"
+    assert len(titles) == 4 + len(PAPER_TEMPERATURES) == 8
+    assert all(img.shape == (20, 20, 3) for _, img in panels[1:])
+    fig = sr_comparison_figure([panels, panels])
+    assert len(fig.axes) == 16
