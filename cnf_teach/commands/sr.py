@@ -223,6 +223,8 @@ def run_train(args: argparse.Namespace) -> int:
         metrics = trainer.fit()
     except TrainingDiverged as err:
         raise UsageError(str(err)) from None
+    if trainer.rank != 0:  # under torchrun, one report
+        return 0
     print(
         f"{args.model} {config.name}: step {trainer.step}, train bits/dim {metrics.get('bpd', float('nan')):.4f}"
         + (f", eval bits/dim {metrics['eval_bpd']:.4f}" if "eval_bpd" in metrics else "")
