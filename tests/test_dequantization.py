@@ -10,12 +10,16 @@ and a short optimisation of $q$ must shrink the gap.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import math
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
-from conftest import perturb_
+from conftest import REPO, perturb_
 from helpers import brute_force_logabsdet
 
 from cnf_teach.dequantization import (
@@ -349,3 +353,22 @@ def test_new_bijections_invert_and_logdet_matches_jacobian(name: str) -> None:
         return layer(x, h[i : i + 1])[0]
 
     torch.testing.assert_close(logdet, brute_force_logabsdet(fn, w), atol=1e-8, rtol=1e-8)
+
+
+# --- the benchmark's smoke mode --------------------------------------------------------------------
+def test_binary_vs_uniform_benchmark_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    # In-process (the script's main) rather than a subprocess: saves a second interpreter and torch import.
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("binary_vs_uniform", REPO / "benchmarks" / "binary_vs_uniform.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "binary_vs_uniform", module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    out = tmp_path / "bvu.json"
+    module.main(["--smoke", "--device", "cpu", "--threads", "1", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert "| uniform |" in printed and "| binary |" in printed
+    rows = {r["dequantization"]: r for r in json.loads(out.read_text())["rows"]}
+    for name in ("uniform", "binary"):
+        bpd, one = rows[name]["bpd"], rows[name]["bpd_one_sample"]
+        assert math.isfinite(bpd) and 0 < bpd < 2, rows[name]
+        assert bpd <= one + 0.02  # the importance-weighted bound is the tighter one, up to sampling noise
