@@ -42,6 +42,14 @@ __all__ = [
 def nats_to_bits_per_dim(log_prob: Tensor, num_dims: int) -> Tensor:
     """$-\\log p / (D \\ln 2)$: a log-likelihood in nats to bits per dimension.
 
+    What the figure means is what ``log_prob`` is: for an exact log-probability of
+    discrete data (the factorized baselines of :mod:`cnf_teach.baselines`) it is the
+    exact bits/dim; for a dequantization lower bound on $\\log P(y)$ (from
+    :func:`cnf_teach.dequantization.dequantized_log_likelihood`, whose $\\log q$ already
+    holds the bin width) it is an upper bound on the discrete data's bits/dim; for a
+    continuous density it is the density's bits/dim, with no bin width (see
+    :func:`dequantized_bits_per_dim` for that correction).
+
     Args:
         log_prob: $\\log p$ in nats, any shape (typically ``[B]``).
         num_dims: $D$, the dimensions of one sample.
