@@ -237,3 +237,12 @@ def test_ddp_two_processes_gloo_match_single_process(tmp_path: Path) -> None:
     assert torch.allclose(torch.tensor(ranks[0]["params"][0]), torch.tensor(ref[0]), atol=1e-6)
     assert torch.allclose(torch.tensor(ranks[0]["params"][1]), torch.tensor(ref[1]), atol=1e-6)
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 3  # rank 0 alone writes the checkpoint
+
+
+def test_time_budget_stops_and_checkpoints(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    cfg = TrainConfig(steps=10**6, lr=1e-3, out_dir=str(tmp_path), progress=False, max_seconds=0.0)
+    trainer = Trainer(_flow(), _loss, make_loader(_data(), 5), cfg)
+    metrics = trainer.fit()
+    assert trainer.step == 1 and metrics["step"] == 1  # one step, then the (zero) budget is spent
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 1
