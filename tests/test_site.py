@@ -225,15 +225,20 @@ class _Visit:
         foreign = [u for u in self.requests if not u.startswith(base) and not u.startswith(("data:", "blob:"))]
         assert not foreign, f"{self.page.url} made requests to other hosts: {foreign}"
 
-    def check_math(self, scope: str) -> int:
-        """Typeset formulas inside ``scope``; no raw TeX may be left in its text."""
+    def check_math(self, scope: str, text_of: str | None = None) -> int:
+        """Count typeset formulas inside ``scope``; no raw TeX may be left in the text of ``text_of``.
+
+        ``text_of`` (default: ``scope``) selects the elements whose visible text is searched for
+        leftover delimiters: on notebook pages the markdown cells, not the code (whose strings may
+        hold TeX for matplotlib).
+        """
         count = self.page.locator(f"{scope} mjx-container").count()
         untypeset = self.page.evaluate(
             "() => [...document.querySelectorAll('.arithmatex')].filter(e => !e.querySelector('mjx-container'))"
             ".map(e => e.textContent.slice(0, 80))"
         )
         assert not untypeset, f"math left untypeset on {self.page.url}: {untypeset[:3]}"
-        text = self.page.locator(scope).first.inner_text()
+        text = "\n".join(self.page.locator(text_of or scope).all_inner_texts())
         assert "$$" not in text, f"raw $$ left on {self.page.url}"
         raw = RAW_INLINE_TEX.search(text)
         assert raw is None, f"raw TeX left on {self.page.url}: {raw.group(0)[:80]}"
@@ -258,8 +263,9 @@ def test_home_page_in_browser(browser: object, server: str, shots: Path) -> None
 
 def test_search_finds_dequantization(browser: object, server: str, shots: Path) -> None:
     visit = _Visit(browser, server)
-    visit.page.locator("label.md-search__icon, label[for='__search']").first.click()
-    visit.page.locator("input.md-search__input").fill("dequantization")
+    search = visit.page.locator("input.md-search__input")
+    search.click()
+    search.press_sequentially("dequantization", delay=30)  # typed: Material searches on key events
     results = visit.page.locator(".md-search-result__item")
     results.first.wait_for(timeout=60_000)
     assert results.count() >= 1
@@ -275,7 +281,8 @@ def test_tutorial_page_in_browser(browser: object, server: str, shots: Path) -> 
         pytest.skip("no executed notebook with figures and math in tutorials/ yet")
     nb = candidates[0]
     visit = _Visit(browser, server + f"tutorials/{nb.stem}/")
-    assert visit.check_math(".jupyter-wrapper") >= 1, f"no formula of {nb.name} was typeset"
+    typeset = visit.check_math(".jupyter-wrapper", text_of=".jupyter-wrapper .jp-RenderedMarkdown")
+    assert typeset >= 1, f"no formula of {nb.name} was typeset"
     expected = _image_outputs(nb)
     shown = visit.check_images(".jupyter-wrapper .jp-OutputArea-output")
     assert shown == expected, f"{nb.name} has {expected} figures, the page shows {shown}"
@@ -285,6 +292,7 @@ def test_tutorial_page_in_browser(browser: object, server: str, shots: Path) -> 
     assert response.ok and json.loads(response.body())["cells"], "the notebook download is broken"
     visit.page.screenshot(path=str(shots / f"tutorial-{nb.stem}.png"))
     visit.page.locator(".jp-OutputArea-output img").first.scroll_into_view_if_needed()
+    visit.page.wait_for_timeout(500)  # let the header's title transition finish
     visit.page.screenshot(path=str(shots / f"tutorial-{nb.stem}-figure.png"))
     visit.check_clean(server)
     visit.page.close()

@@ -170,7 +170,7 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         src = repo / Path(*module.split(".")).with_suffix(".py")
         summary = _summary(src).replace("|", "\\|")
         rows.append(f"| [`{module}`]({uri.removeprefix('api/')}) | {summary} |")
-        files.append(File.generated(config, uri, content=f"# `{module}`\n\n::: {module}\n"))
+        files.append(File.generated(config, uri, content=f"::: {module}\n"))  # its heading is the title
     index = (
         "# API reference\n\n"
         "Generated from the docstrings, one page per module, in the order a learner meets them in\n"

@@ -1,7 +1,9 @@
 // MathJax 3 configuration for the whole site; MathJax itself is served from assets/mathjax/.
-// Markdown pages and docstrings: pymdownx.arithmatex wraps math in .arithmatex elements as \( \) / \[ \].
-// Notebook pages: nbconvert leaves $...$ and $$...$$ in the rendered markdown cells and in
-// text/latex outputs. Everything else (code, outputs) is left alone, so a "$" in code stays a "$".
+// Only the elements that hold math are typeset:
+// - .arithmatex: markdown pages and docstrings, where pymdownx.arithmatex wraps math as \( \) / \[ \];
+// - .jp-RenderedMarkdown / .jp-RenderedLatex: notebook markdown cells and text/latex outputs, where
+//   nbconvert leaves $...$ and $$...$$ as written.
+// Code, notebook outputs and the rest of the page are never scanned, so a "$" there stays a "$".
 window.MathJax = {
   tex: {
     inlineMath: [["\\(", "\\)"], ["$", "$"]],
@@ -10,8 +12,7 @@ window.MathJax = {
     processEnvironments: true,
     tags: "ams",
   },
-  options: {
-    ignoreHtmlClass: ".*|",
-    processHtmlClass: "arithmatex|jp-RenderedMarkdown|jp-RenderedLatex",
+  startup: {
+    elements: [".arithmatex", ".jp-RenderedMarkdown", ".jp-RenderedLatex"],
   },
 };
