@@ -67,7 +67,7 @@ class FlowSize:
     levels: int = 2
     hidden: int = 512
     cond_channels: int = 128
-    batch: int = 4
+    batch: int = 2
 
 
 def build_sr_flow(cfg: FlowSize) -> nn.Module:
@@ -209,10 +209,10 @@ def sweep_conv1x1(channels: list[int], device: torch.device, reps: int, warmup: 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(parser)
-    parser.add_argument("--reps", type=int, default=5, help="timed repetitions per configuration")
+    parser.add_argument("--reps", type=int, default=3, help="timed repetitions per configuration")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--hidden", type=int, default=None, help="coupling width (default 512; smoke 16)")
-    parser.add_argument("--batch", type=int, default=None, help="batch size (default 4; smoke 2)")
+    parser.add_argument("--batch", type=int, default=None, help="batch size (default 2)")
     parser.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
