@@ -41,6 +41,7 @@ __all__ = [
     "median_ratio",
     "peak_memory_of",
     "print_table",
+    "ratio_quartiles",
     "resolve_device",
     "synchronize",
     "write_json",
@@ -120,6 +121,15 @@ def median_ratio(ours: Sequence[float], theirs: Sequence[float]) -> float:
     return statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
 
 
+def ratio_quartiles(ours: Sequence[float], theirs: Sequence[float]) -> tuple[float, float]:
+    """First and third quartiles of the per-repetition ratios: how far to trust the median."""
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    if len(ratios) < 2:
+        return ratios[0], ratios[0]
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return q1, q3
+
+
 def _rss_bytes() -> int:
     try:
         import psutil
@@ -174,6 +184,8 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: s
     def fmt(v: Any) -> str:
         if isinstance(v, float):
             return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.4g}"
+        if isinstance(v, (tuple, list)):
+            return "–".join(fmt(x) for x in v)
         return str(v)
 
     if title:

@@ -41,6 +41,7 @@ from common import (
     machine_info,
     median_ratio,
     print_table,
+    ratio_quartiles,
     resolve_device,
     write_json,
 )
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
         {
             "measure": measure,
             "ratio": median_ratio(t["cnf"], t["baseline"]),
+            "ratio_q1_q3": ratio_quartiles(t["cnf"], t["baseline"]),
             "cnf_s": statistics.median(t["cnf"]),
             "baseline_s": statistics.median(t["baseline"]),
             "reps": args.reps,
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print(f"\nSR config {cfg.name!r} (patch {cfg.patch}, batch {batch}) on {device}, {args.reps} repetitions")
     print_table([{"model": k, "trainable parameters": v} for k, v in params.items()], ["model", "trainable parameters"])
-    print_table(rows, ["measure", "ratio", "cnf_s", "baseline_s"], "CNF / factorized baseline (median)")
+    print_table(rows, ["measure", "ratio", "ratio_q1_q3", "cnf_s", "baseline_s"], "CNF / factorized baseline (median)")
     write_json(args.json, result)
     return result
 

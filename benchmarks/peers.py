@@ -51,6 +51,7 @@ from common import (
     machine_info,
     median_ratio,
     print_table,
+    ratio_quartiles,
     resolve_device,
     write_json,
 )
@@ -262,6 +263,7 @@ def run(cfg: GlowConfig, device: torch.device, reps: int, warmup: int, seed: int
                     "peer": peer,
                     "measure": measure,
                     "ratio": median_ratio(ours, per_lib[peer]),
+                    "ratio_q1_q3": ratio_quartiles(ours, per_lib[peer]),
                     "ours_s": statistics.median(ours),
                     "peer_s": statistics.median(per_lib[peer]),
                     "reps": reps,
@@ -301,7 +303,9 @@ def main(argv: list[str] | None = None) -> dict:
         ["library", "trainable parameters"],
         "Parameters (FrEIA: fixed 1x1 convolutions, see the docstring)",
     )
-    print_table(result["rows"], ["peer", "measure", "ratio", "ours_s", "peer_s"], "cnf_teach / peer (median)")
+    print_table(
+        result["rows"], ["peer", "measure", "ratio", "ratio_q1_q3", "ours_s", "peer_s"], "cnf_teach / peer (median)"
+    )
     # The JSON is the list of rows; the configuration, parameter counts and machine go next to it.
     write_json(args.json, result["rows"])
     if args.json is not None:

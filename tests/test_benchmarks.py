@@ -46,6 +46,8 @@ def test_peers_smoke(tmp_path: Path) -> None:
     for r in rows:
         assert {"peer", "measure", "ratio", "ours_s", "peer_s"} <= set(r)
         assert all(_positive(r[k]) for k in ("ratio", "ours_s", "peer_s")), r
+        q1, q3 = r["ratio_q1_q3"]
+        assert 0 < q1 <= r["ratio"] <= q3
         assert r["reps"] >= 10
     meta = json.loads((tmp_path / "peers.meta.json").read_text())
     # Same flow in both libraries with learned 1x1 convolutions: exactly the same parameter count.
@@ -89,6 +91,8 @@ def test_flow_overhead_smoke(tmp_path: Path) -> None:
     assert [r["measure"] for r in result["rows"]] == ["train_step", "predict"]
     for r in result["rows"]:
         assert all(_positive(r[k]) for k in ("ratio", "cnf_s", "baseline_s")), r
+        q1, q3 = r["ratio_q1_q3"]
+        assert 0 < q1 <= r["ratio"] <= q3
         assert r["reps"] >= 10
     assert result["config"]["name"] == "tiny"
     assert all(_positive(v) for v in result["params"].values())
