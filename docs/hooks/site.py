@@ -5,7 +5,8 @@ What they do, in build order:
 - ``on_config``: fill the "Tutorials" and "API reference" sections of the nav from
   what exists: every ``tutorials/*.ipynb`` and every module of ``cnf_teach/``. A
   notebook or module that lands is on the site at the next build, with no edit to
-  ``mkdocs.yml``.
+  ``mkdocs.yml``. ``docs/benchmarks.md`` joins the nav, before the API reference, once
+  it exists.
 - ``on_files``: add those notebooks (rendered by mkdocs-jupyter straight from
   ``tutorials/``: no copies in ``docs/``), their generated student versions (as
   downloads), one generated API page per module, and MathJax 3, copied from the
@@ -40,6 +41,7 @@ log = logging.getLogger("mkdocs.hooks.cnf_teach")
 PACKAGE = "cnf_teach"
 TUTORIALS_INDEX = "tutorials/index.md"
 API_INDEX = "api/index.md"
+BENCHMARKS = "benchmarks.md"
 MATHJAX_DEST = "assets/mathjax"
 # The parts of MathJax's es5 build the pages use: the TeX-to-CommonHTML bundle, the TeX
 # extensions it autoloads (e.g. \boldsymbol), its fonts, and the menu/accessibility parts
@@ -120,6 +122,12 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
     api = _find_section(nav, API_INDEX)
     if api is None:
         raise PluginError(f"mkdocs.yml: the nav needs a section holding {API_INDEX}")
+    # The benchmarks page is written by the benchmark scripts' authors: listed once it exists.
+    if (Path(config.docs_dir) / BENCHMARKS).is_file() and _find_section(nav, BENCHMARKS) is None:
+        at = next(
+            (i for i, item in enumerate(nav) if isinstance(item, dict) and _find_section([item], API_INDEX)), len(nav)
+        )
+        nav.insert(at, {"Benchmarks": BENCHMARKS})
     groups: dict[str, list[Any]] = {}
     for module in _modules(repo):
         parts = module.split(".")
