@@ -13,9 +13,12 @@ Peak memory is measured as follows (see :func:`peak_memory_of`):
   what was allocated before the call: the tensors the call itself needed.
 - CPU: PyTorch's CPU allocator keeps no statistics and ``tracemalloc`` does not see
   its buffers, so we run the call once in a *fresh process* and report the growth of
-  the resident set size: ``ru_maxrss`` (the process's high-water mark) after the call
-  minus the RSS just before it. Allocator caching, the Python heap and oneDNN scratch
-  space are included, so this is an upper bound on the tensors alone.
+  the resident set size: the peak RSS during the call minus the RSS just before it. On
+  Linux the peak is ``VmHWM`` of ``/proc/self/status``, reset to the current RSS just
+  before the call by writing 5 to ``/proc/self/clear_refs``; elsewhere it is
+  ``ru_maxrss``, which a child process inherits from its parent, so there it is only
+  meaningful when the call's peak exceeds the parent's. Allocator caching, the Python
+  heap and oneDNN scratch space are included, so this is an upper bound on the tensors.
 """
 
 from __future__ import annotations
@@ -139,7 +142,23 @@ def _rss_bytes() -> int:
     return psutil.Process().memory_info().rss
 
 
-def _maxrss_bytes() -> int:
+def _reset_peak_rss() -> None:
+    """Linux >= 4.0: set the peak RSS (``VmHWM``) back to the current RSS."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_bytes() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # reported in kB
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024  # kilobytes on Linux
 
@@ -158,8 +177,9 @@ def peak_memory_of(fn: Callable[[], object], device: torch.device) -> int:
         synchronize(device)
         return torch.cuda.max_memory_allocated(device) - before
     before = _rss_bytes()
+    _reset_peak_rss()
     fn()
-    return max(_maxrss_bytes() - before, 0)
+    return max(_peak_rss_bytes() - before, 0)
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
