@@ -122,7 +122,8 @@ _MAGIC = re.compile(r"^\s*[%!]", re.MULTILINE)
 def _notebook_environment(folder: Path) -> Iterator[None]:
     """Run like a kernel started next to the notebook, in fast mode."""
     old_cwd, old_fast = Path.cwd(), os.environ.get("CNF_TEACH_FAST")
-    old_dtype = torch.get_default_dtype()  # a notebook may change it; the rest of the test session must not see it
+    # A notebook may change these; the rest of the test session must not see it.
+    old_dtype, old_threads = torch.get_default_dtype(), torch.get_num_threads()
     os.chdir(folder)
     os.environ["CNF_TEACH_FAST"] = "1"
     try:
@@ -134,6 +135,7 @@ def _notebook_environment(folder: Path) -> Iterator[None]:
         else:
             os.environ["CNF_TEACH_FAST"] = old_fast
         torch.set_default_dtype(old_dtype)
+        torch.set_num_threads(old_threads)
         plt.close("all")
 
 
