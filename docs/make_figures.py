@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ASSETS, help="folder for the PNGs (default docs/assets)")
     parser.add_argument("--toy-steps", type=int, default=3000, help="training steps of each toy model")
-    parser.add_argument("--vessel-steps", type=int, default=600, help="training steps of each vessel model")
+    parser.add_argument("--vessel-steps", type=int, default=1500, help="training steps of each vessel model")
     parser.add_argument("--only", choices=["toy", "vessels"], help="make one figure only")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
