@@ -257,8 +257,7 @@ def test_home_page_in_browser(browser: object, server: str, shots: Path) -> None
     assert visit.check_images("article") >= 1, "the home page has no figure"
     visit.page.screenshot(path=str(shots / "home.png"))
     visit.page.screenshot(path=str(shots / "home-full.png"), full_page=True)
-    visit.page.emulate_media(color_scheme="dark")  # the slate palette follows the system's preference
-    visit.page.reload(wait_until="load")
+    visit.page.locator("form[data-md-component='palette'] label:visible").first.click()  # to the dark palette
     visit.page.wait_for_function("() => document.body.dataset.mdColorScheme === 'slate'", timeout=30_000)
     visit.page.screenshot(path=str(shots / "home-dark.png"))
     visit.check_clean(server)
