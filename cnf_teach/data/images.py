@@ -238,7 +238,10 @@ class SRImageFolder(SRImageDataset):
 
     Args:
         root: The folder.
-        scale, patch_size, flips, repeat: As in :class:`SRImageDataset`.
+        scale: As in :class:`SRImageDataset`.
+        patch_size: As in :class:`SRImageDataset`.
+        flips: As in :class:`SRImageDataset`.
+        repeat: As in :class:`SRImageDataset`.
 
     Raises:
         ValueError: missing or empty folder, a corrupt image, an image smaller than the patch;

@@ -54,7 +54,10 @@ def natural_sr_dataset(
 
     Args:
         split: ``"train"`` (:data:`NATURAL_TRAIN`) or ``"test"`` (:data:`NATURAL_TEST`).
-        scale, patch_size, flips, repeat: As in :class:`~cnf_teach.data.images.SRImageDataset`.
+        scale: As in :class:`~cnf_teach.data.images.SRImageDataset`.
+        patch_size: As in :class:`~cnf_teach.data.images.SRImageDataset`.
+        flips: As in :class:`~cnf_teach.data.images.SRImageDataset`.
+        repeat: As in :class:`~cnf_teach.data.images.SRImageDataset`.
         names: Use these bundled images instead of the split's.
     """
     if names is None:
