@@ -38,8 +38,9 @@ from cnf_teach.models.sr import (
     SRConfig,
     build_sr_model,
     count_parameters,
-    dataset_bits_per_dim,
     make_upsample_fn,
+    per_image_bits_per_dim,
+    sr_checkpoint_state,
     sr_loss,
 )
 from cnf_teach.sr_eval import evaluate_sr
@@ -100,19 +101,33 @@ def train(kind: str, config: SRConfig, data: SRImageDataset, args: argparse.Name
         progress=not args.smoke,
         log_every=10,
     )
-    trainer = Trainer(model, sr_loss, loader, cfg, task="sr", extra_state={"kind": kind})
+    trainer = Trainer(model, sr_loss, loader, cfg, task="sr", extra_state=sr_checkpoint_state(config, kind))
     metrics = trainer.fit()
     return {"model": model.eval(), "steps": trainer.step, "seconds": metrics["seconds"], "train_bpd": metrics["bpd"]}
 
 
-def evaluate(tests: dict[str, SRImageDataset], cnf: torch.nn.Module, base: torch.nn.Module, seed: int) -> dict:
-    """``{row: {set: {bpd, psnr_y, ssim_y}}}`` for bicubic, baseline (mode) and the CNF per tau."""
+def _weighted(rows: list[tuple[float, int]]) -> float:
+    return sum(b * d for b, d in rows) / sum(d for _, d in rows)
+
+
+def evaluate(
+    tests: dict[str, SRImageDataset], cnf: torch.nn.Module, base: torch.nn.Module, seed: int
+) -> tuple[dict, dict]:
+    """``{row: {set: {bpd, psnr_y, ssim_y}}}`` for bicubic, baseline (mode) and the CNF per tau,
+    and per set the per-image bits/dim of both models."""
     rows: dict[str, dict[str, dict]] = {"bicubic": {}, "baseline (mode)": {}}
     rows.update({f"CNF tau={t:g}": {} for t in CNF_TEMPERATURES})
+    per_image: dict[str, dict] = {}
     for name, data in tests.items():
         torch.manual_seed(seed)
-        bpd_cnf = dataset_bits_per_dim(cnf, data)
-        bpd_base = dataset_bits_per_dim(base, data)
+        img_cnf = per_image_bits_per_dim(cnf, data)
+        img_base = per_image_bits_per_dim(base, data)
+        bpd_cnf, bpd_base = _weighted(img_cnf), _weighted(img_base)
+        per_image[name] = {
+            "names": list(getattr(data, "names", range(len(data)))),
+            "cnf": [b for b, _ in img_cnf],
+            "baseline": [b for b, _ in img_base],
+        }
         keys = ("psnr_y", "ssim_y")
         rows["bicubic"][name] = {"bpd": None, **_pick(evaluate_sr(data, 2, None, progress=False), keys)}
         r = evaluate_sr(data, 2, make_upsample_fn(base, 0.0), progress=False)
@@ -121,7 +136,7 @@ def evaluate(tests: dict[str, SRImageDataset], cnf: torch.nn.Module, base: torch
             torch.manual_seed(seed)
             r = evaluate_sr(data, 2, make_upsample_fn(cnf, t), progress=False)
             rows[f"CNF tau={t:g}"][name] = {"bpd": bpd_cnf, **_pick(r, keys)}
-    return rows
+    return rows, per_image
 
 
 def _pick(d: dict, keys: tuple[str, ...]) -> dict:
@@ -169,8 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     runs = {kind: train(kind, config, train_set, args, out) for kind in ("cnf", "baseline")}
     for kind, r in runs.items():
         print(f"{kind}: {r['steps']} steps in {r['seconds']:.0f} s, last train bits/dim {r['train_bpd']:.3f}")
-    rows = evaluate(tests, runs["cnf"]["model"], runs["baseline"]["model"], args.seed)
+    rows, per_image = evaluate(tests, runs["cnf"]["model"], runs["baseline"]["model"], args.seed)
     print(format_table(rows, list(tests)))
+    for name, p_img in per_image.items():
+        wins = sum(c < b for c, b in zip(p_img["cnf"], p_img["baseline"], strict=True))
+        print(
+            f"{name}: CNF bits/dim below the baseline's on {wins}/{len(p_img['cnf'])} images; per-image median "
+            f"CNF {np.median(p_img['cnf']):.3f}, baseline {np.median(p_img['baseline']):.3f}"
+        )
     cnf_better = all(rows["CNF tau=0"][s]["bpd"] < rows["baseline (mode)"][s]["bpd"] for s in tests)
     print(f"CNF bits/dim below the baseline's on every set: {'yes' if cnf_better else 'no'}")
     print(f"total wall time {time.perf_counter() - start:.0f} s")
@@ -182,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             "minutes_per_model": args.minutes,
             "threads": args.threads,
             "table": rows,
+            "per_image_bpd": per_image,
             "cnf_bpd_below_baseline": cnf_better,
         }
         Path(args.json).write_text(json.dumps(result, indent=2))

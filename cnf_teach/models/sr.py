@@ -50,6 +50,7 @@ __all__ = [
     "sr_loss",
     "make_upsample_fn",
     "dataset_bits_per_dim",
+    "per_image_bits_per_dim",
     "sr_checkpoint_state",
     "model_from_checkpoint",
 ]
@@ -416,6 +417,24 @@ def make_upsample_fn(model: SRModel, temperature: float = 0.0) -> Callable[[Tens
 
 
 @torch.no_grad()
+def per_image_bits_per_dim(
+    model: SRModel, data: torch.utils.data.Dataset, max_images: int | None = None, progress: bool = False
+) -> list[tuple[float, int]]:
+    """``(bits/dim, D)`` of HR given LR for each whole image of a set (see :func:`dataset_bits_per_dim`)."""
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    scale, multiple = model.config.scale, _lr_multiple(model)
+    n = len(data) if max_images is None else min(max_images, len(data))
+    out = []
+    for i in tqdm(range(n), desc="bits/dim", disable=not progress, leave=False):
+        lr, hr = data[i]
+        lr_p, _ = pad_to_multiple(lr.unsqueeze(0).to(device), multiple)
+        hr_p, _ = pad_to_multiple(hr.unsqueeze(0).to(device), multiple * scale)
+        out.append((model.bits_per_dim(hr_p, lr_p).item(), hr_p[0].numel()))
+    return out
+
+
 def dataset_bits_per_dim(
     model: SRModel, data: torch.utils.data.Dataset, max_images: int | None = None, progress: bool = False
 ) -> float:
@@ -425,20 +444,8 @@ def dataset_bits_per_dim(
     replicated, HR alike) and scored whole; the result is the dimension-weighted mean,
     $-\\sum_i \\log_2 P(y_i \\mid x_i) / \\sum_i D_i$ (a bound for the CNF, exact for the baseline).
     """
-    from tqdm.auto import tqdm
-
-    device = next(model.parameters()).device
-    scale, multiple = model.config.scale, _lr_multiple(model)
-    total_bits, total_dims = 0.0, 0
-    n = len(data) if max_images is None else min(max_images, len(data))
-    for i in tqdm(range(n), desc="bits/dim", disable=not progress, leave=False):
-        lr, hr = data[i]
-        lr_p, _ = pad_to_multiple(lr.unsqueeze(0).to(device), multiple)
-        hr_p, _ = pad_to_multiple(hr.unsqueeze(0).to(device), multiple * scale)
-        bpd = model.bits_per_dim(hr_p, lr_p)
-        total_bits += bpd.item() * hr_p[0].numel()
-        total_dims += hr_p[0].numel()
-    return total_bits / total_dims
+    rows = per_image_bits_per_dim(model, data, max_images, progress)
+    return sum(b * d for b, d in rows) / sum(d for _, d in rows)
 
 
 def sr_checkpoint_state(config: SRConfig, kind: Literal["cnf", "baseline"]) -> dict[str, Any]:
