@@ -109,6 +109,9 @@ def test_site_has_every_part(site: Path) -> None:
         assert page.is_file(), f"{nb.name} is not rendered"
         assert (site / "tutorials" / nb.stem / nb.name).is_file(), f"{nb.name} cannot be downloaded"
         assert f'href="{nb.name}"' in page.read_text(encoding="utf-8"), f"the page of {nb.name} has no download link"
+        if (REPO / "tutorials" / "student" / nb.name).is_file():
+            assert (site / "tutorials" / nb.stem / "student" / nb.name).is_file(), f"no student version of {nb.name}"
+            assert f'href="student/{nb.name}"' in page.read_text(encoding="utf-8")
     html = (site / "tutorials/index.html").read_text(encoding="utf-8")
     for nb in _notebooks():
         assert f"{nb.stem}/" in html, f"the tutorials index does not list {nb.name}"

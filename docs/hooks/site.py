@@ -232,7 +232,7 @@ def _download_box(page: Page, config: MkDocsConfig) -> str:
     links = [f'<a href="{html.escape(name)}" download>the notebook with solutions</a>']
     student = Path(page.file.abs_src_path).parent / "student" / name
     if student.is_file():
-        href = f"student/{name}" if config.use_directory_urls else f"student/{name}"
+        href = f"student/{name}"  # beside the page, with or without directory URLs (see on_files)
         links.append(f'<a href="{html.escape(href)}" download>the student version</a> (exercises to fill in)')
     return (
         '<div class="admonition tip cnf-download"><p class="admonition-title">Run it yourself</p>'
