@@ -98,13 +98,15 @@ def test_sample_shapes_and_dtypes() -> None:
 
 def test_training_lowers_the_nll() -> None:
     flow = _flow(False)
-    opt = torch.optim.Adam(flow.parameters(), lr=1e-2)
+    # A moderate learning rate: at 1e-2 Adam overshoots and single steps bounce by tens of nats.
+    opt = torch.optim.Adam(flow.parameters(), lr=3e-3)
     y = 0.3 * torch.randn(16, 2, 8, 8) + torch.linspace(-1, 1, 8).view(1, 1, 1, 8)
-    first = None
+    losses = []
     for _ in range(40):
         loss = -flow.log_prob(y).mean()
-        first = loss.item() if first is None else first
+        losses.append(loss.item())
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert loss.item() < first - 20
+    # Judge the mean of the last five steps, not a single (noisy) step.
+    assert sum(losses[-5:]) / 5 < losses[0] - 80, losses
