@@ -215,7 +215,7 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
     if page.file.src_uri != TUTORIALS_INDEX or "<!-- notebooks -->" not in markdown:
         return markdown
     notebooks = _notebooks(_repo(config))
-    items = [f"1. [{_notebook_title(nb)}]({nb.name})" for nb in notebooks]
+    items = [f"- [{_notebook_title(nb)}]({nb.name})" for nb in notebooks]  # titles carry their number
     return markdown.replace("<!-- notebooks -->", "\n".join(items) or "*No notebook yet.*")
 
 
