@@ -247,6 +247,13 @@ def on_page_content(html_text: str, page: Page, config: MkDocsConfig, files: Fil
     html_text = _MATHJAX2_CONFIG_BARE.sub("", html_text)
     html_text = _CDN_SCRIPT.sub("", html_text)
     html_text = _MERMAID.sub("", html_text)
+    # Search: index the cells, not their prompts, copy buttons or heading anchors ("In [7]:", "Copied!", "¶").
+    html_text = html_text.replace('class="anchor-link"', 'class="headerlink"')
+    html_text = re.sub(
+        r'<div class="(jp-InputPrompt|jp-OutputPrompt|zeroclipboard-container)',
+        r'<div data-search-exclude class="\1',
+        html_text,
+    )
     box = _download_box(page, config)
     head = re.search(r"</h1>", html_text)
     return html_text[: head.end()] + box + html_text[head.end() :] if head else box + html_text
