@@ -13,6 +13,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# The tests run small tensors, where torch's intra-op threads cost more in synchronisation than
+# they gain; on a busy 2-core machine two threads made some tests 20x slower than one.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed() -> None:
