@@ -24,15 +24,6 @@ from cnf_teach.baselines import (
 K = 256
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread beats two contending on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _all_values(mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     """$\\log P(k)$ for every $k$ and every (mean, log_scale) pair: ``[N] -> [K, N]``."""
     n = mean.numel()

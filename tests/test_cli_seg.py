@@ -6,19 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from cnf_teach.cli import main
 from cnf_teach.training import load_checkpoint, save_checkpoint
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convolutions run faster on one thread, and far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str], *needles: str) -> None:

@@ -38,15 +38,6 @@ from cnf_teach.models import VectorFlow
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: one thread is many times faster than two contending on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --- a fixed 2D model and its exact discrete likelihoods -------------------------------------------
 def _model(scale: float) -> tuple[VectorFlow, Callable[[torch.Tensor], torch.Tensor]]:
     """A perturbed 2D flow on $z$, seen through $v = 1/2 + (z - \\bar z) / s$: $\\log p(v) = \\log p(z) + 2\\log s$.

@@ -11,16 +11,6 @@ import torch
 from cnf_teach.data.imresize import cubic_kernel, imresize, imresize_np, resize_weights
 from cnf_teach.sr_eval import bicubic_upsample, evaluate_sr
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Many small tensor ops: intra-op threads only add overhead at these sizes."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SCALES = {"0.5": 0.5, "0.333333": 1 / 3, "0.25": 0.25, "2": 2.0, "3": 3.0, "4": 4.0, "0.7": 0.7}
 
 

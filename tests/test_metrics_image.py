@@ -15,15 +15,6 @@ from cnf_teach.metrics import SR_METRICS, psnr, psnr_rgb, psnr_y, rgb_to_y, sr_m
 from cnf_teach.sr_eval import bicubic_upsample, evaluate_sr
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Many small tensor ops: intra-op threads only add overhead at these sizes."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _rng_img(seed: int, shape=(40, 48, 3)) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
 

@@ -19,15 +19,6 @@ from cnf_teach.models.seg import SegBaseline, SegConfig, SegFlow, build_seg_mode
 from cnf_teach.models.seg_eval import evaluate_seg_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convolutions run faster on one thread, and far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --- instance normalisation inside a flow ---------------------------------------------------------
 def test_literal_instance_norm_is_not_a_bijection():
     """(y - mean(y)) / std(y) per sample has a singular Jacobian: no density, hence InstanceNormFlow."""

@@ -25,15 +25,6 @@ from cnf_teach.data.imresize import imresize
 from cnf_teach.data.natural import NATURAL_TEST, natural_sr_dataset
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Many small tensor ops: intra-op threads only add overhead at these sizes."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _write_set(folder: Path) -> dict[str, np.ndarray]:
     """A small image set in four formats, one of them grayscale and one with alpha."""
     rng = np.random.default_rng(0)

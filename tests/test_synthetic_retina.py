@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from scipy import ndimage
 from skimage import filters
@@ -11,15 +10,6 @@ from skimage import filters
 from cnf_teach.data.drive import read_drive_split
 from cnf_teach.data.synthetic_retina import RetinaConfig, make_synthetic_drive, synthetic_retina
 from cnf_teach.metrics import precision_recall
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convolutions run faster on one thread, and far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _auc(scores: np.ndarray, positive: np.ndarray) -> float:

@@ -10,15 +10,6 @@ from cnf_teach.flows.multiscale import MultiScaleFlow
 from cnf_teach.nets.vgg import InstanceNormCouplingNet, VGGFeatures
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convolutions run faster on one thread, and far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_feature_shapes_follow_the_levels():
     g = VGGFeatures(3, widths=(4, 6, 8), convs_per_block=2)
     full, (h0, h1) = g.all_features(torch.rand(2, 3, 32, 24))
