@@ -37,6 +37,8 @@ from typing import Any
 
 import torch
 
+from cnf_teach.training import resolve_device as _resolve_device
+
 __all__ = [
     "add_common_args",
     "interleaved_times",
@@ -52,16 +54,11 @@ __all__ = [
 
 
 def resolve_device(name: str) -> torch.device:
-    """``"auto"`` picks CUDA, then MPS, then CPU; ``"cpu"``/``"cuda"`` are taken as asked."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda was asked for but torch.cuda.is_available() is False; use --device cpu")
-    return torch.device(name)
+    """The engine's :func:`cnf_teach.training.resolve_device`, with its error as a clean exit."""
+    try:
+        return _resolve_device(name)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
