@@ -6,7 +6,8 @@ with nbgrader's own preprocessors, the same ones ``nbgrader generate_assignment`
 - ``ClearSolutions`` replaces every ``### BEGIN SOLUTION`` / ``### END SOLUTION`` region with
   nbgrader's default stub (``# YOUR CODE HERE`` / ``raise NotImplementedError()``);
 - ``ClearHiddenTests`` drops the ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS`` regions;
-- ``ClearOutput`` removes the stored outputs and execution counts.
+- ``ClearOutput`` removes the stored outputs and execution counts (and we drop the execution
+  timestamps nbconvert leaves in the cell metadata).
 
 Usage::
 
@@ -46,6 +47,8 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     # enforce_metadata: a solution region outside an nbgrader answer cell is an authoring error.
     for pre in (ClearSolutions(enforce_metadata=True), ClearHiddenTests(enforce_metadata=True), ClearOutput()):
         nb, resources = pre.preprocess(nb, resources)
+    for cell in nb.cells:  # run timestamps from the execution of the solution: noise for learners and diffs
+        cell.metadata.pop("execution", None)
     return nb
 
 
