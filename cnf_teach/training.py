@@ -589,7 +589,8 @@ class Trainer:
         stop = cfg.steps if until is None else min(until, cfg.steps)
         self._saved_once = self.checkpoint_path is not None and self.checkpoint_path.is_file()
         bar = tqdm(
-            total=cfg.steps,
+            # Under a time budget the step count is only a ceiling: show a count, not a fraction of it.
+            total=None if cfg.max_seconds is not None else cfg.steps,
             initial=self.step,
             desc=f"train {self.task}",
             disable=not cfg.progress or self.rank != 0,
