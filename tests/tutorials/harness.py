@@ -11,7 +11,13 @@ A tutorial notebook has three kinds of code cells that matter for grading (see
 answer cell and every test cell (skipping all other cells), and reports which test cells failed. This is
 what nbgrader's ``validate`` does with a real kernel, minus the expensive cells in between, which
 the test cells must not need. A :class:`Mistake` is a wrong answer together with the test cells
-that must catch it; ``tests/tutorials/mistakes_NN.py`` lists them per notebook.
+that must catch it; a :class:`Variant` is a correct answer written differently from the solution
+(another dtype, an equivalent formulation), which must pass every test cell;
+``tests/tutorials/mistakes_NN.py`` lists both per notebook (``MISTAKES``, ``CORRECT_VARIANTS``).
+
+Markdown cells are never executed: nbgrader's manually graded written answers (markdown cells
+with ``grade`` and ``solution`` set) take no part in :func:`run_graded`; :func:`written_answers`
+lists them.
 """
 
 from __future__ import annotations
@@ -31,7 +37,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import nbformat  # noqa: E402
 import torch  # noqa: E402
 
-__all__ = ["Mistake", "Notebook", "GradedCell", "load", "run_graded", "TUTORIALS", "STUDENT"]
+__all__ = [
+    "Mistake",
+    "Variant",
+    "Notebook",
+    "GradedCell",
+    "load",
+    "run_graded",
+    "written_answers",
+    "TUTORIALS",
+    "STUDENT",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 TUTORIALS = REPO / "tutorials"
@@ -53,6 +69,21 @@ class Mistake:
     answer_id: str
     source: str
     fails: list[str] = field(default_factory=list)
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A correct answer to one exercise, written differently from the solution: it passes every test cell.
+
+    Args:
+        answer_id: ``grade_id`` of the answer cell the source replaces.
+        source: The whole source of the answer cell.
+        why: What differs from the solution (shown in the test id and in failures).
+    """
+
+    answer_id: str
+    source: str
     why: str = ""
 
 
@@ -113,6 +144,17 @@ def load(path: Path) -> Notebook:
         elif is_test:
             cells.append(GradedCell(i, "test", meta["grade_id"], cell.source, float(meta.get("points", 0))))
     return Notebook(path, nb, cells)
+
+
+def written_answers(notebook: Notebook) -> list[tuple[int, str, float]]:
+    """The manually graded written answers: ``(cell index, grade_id, points)`` of markdown cells
+    that nbgrader marks both ``grade`` and ``solution``."""
+    out = []
+    for i, cell in enumerate(notebook.nb.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "markdown" and meta.get("grade") and meta.get("solution"):
+            out.append((i, meta.get("grade_id", ""), float(meta.get("points", 0))))
+    return out
 
 
 _MAGIC = re.compile(r"^\s*[%!]", re.MULTILINE)

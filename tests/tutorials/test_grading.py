@@ -4,7 +4,10 @@ For every solution notebook ``tutorials/NN_*.ipynb``:
 
 - the solution passes every graded test cell, and the untouched student version fails every one
   (nbgrader's ``validate`` / ``validate --invert`` semantics);
-- every typical mistake in ``tests/tutorials/mistakes_NN.py`` fails exactly the test cells it lists;
+- every typical mistake in ``tests/tutorials/mistakes_NN.py`` fails exactly the test cells it lists,
+  and every correct variant there (``CORRECT_VARIANTS``) passes every test cell;
+- every manually graded written answer carries points and has an entry in the instructor's
+  rubric ``tutorials/instructor/rubric_NN.md``;
 - the notebook has 2-4 exercises, points on every test cell, a run-time statement at the top, and is
   under 2 MB; the student versions are in sync (``make student``).
 
@@ -18,7 +21,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from harness import STUDENT, TUTORIALS, Mistake, Notebook, load, run_graded
+from harness import STUDENT, TUTORIALS, Mistake, Notebook, Variant, load, run_graded, written_answers
 
 HERE = Path(__file__).resolve().parent
 CHAPTERS = [f"{n:02d}" for n in range(1, 8)]  # the seven chapters of the course
@@ -40,14 +43,25 @@ def _solution_results(name: str) -> dict:
     return run_graded(_solution(name))
 
 
-def _mistakes(path: Path) -> list[Mistake]:
+@cache
+def _cases_module(path: Path):
     file = HERE / f"mistakes_{_chapter(path)}.py"
     if not file.exists():
-        return []
+        return None
     spec = importlib.util.spec_from_file_location(f"mistakes_{_chapter(path)}", file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return list(module.MISTAKES)
+    return module
+
+
+def _mistakes(path: Path) -> list[Mistake]:
+    module = _cases_module(path)
+    return [] if module is None else list(module.MISTAKES)
+
+
+def _variants(path: Path) -> list[Variant]:
+    module = _cases_module(path)
+    return [] if module is None else list(getattr(module, "CORRECT_VARIANTS", []))
 
 
 def _fmt(results: dict) -> str:
@@ -58,6 +72,11 @@ MISTAKE_CASES = [
     pytest.param(nb.name, i, m, id=f"{_chapter(nb)}-{m.answer_id}-{i}")
     for nb in NOTEBOOKS
     for i, m in enumerate(_mistakes(nb))
+]
+VARIANT_CASES = [
+    pytest.param(nb.name, i, v, id=f"{_chapter(nb)}-{v.answer_id}-ok{i}")
+    for nb in NOTEBOOKS
+    for i, v in enumerate(_variants(nb))
 ]
 nb_param = pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
 
@@ -130,6 +149,26 @@ def test_mistake_is_caught(name: str, index: int, mistake: Mistake) -> None:
     should_fail = set(mistake.fails)
     wrong = [k for k, v in results.items() if (v is None) == (k in should_fail)]
     assert not wrong, f"mistake '{mistake.why}': wrong outcome for {wrong}\n{_fmt(results)}"
+
+
+@pytest.mark.parametrize(("name", "index", "variant"), VARIANT_CASES)
+def test_correct_variant_passes(name: str, index: int, variant: Variant) -> None:
+    results = run_graded(_solution(name), {variant.answer_id: variant.source})
+    failed = [k for k, v in results.items() if v is not None]
+    assert not failed, f"correct variant '{variant.why}' is refused by {failed}\n{_fmt(results)}"
+
+
+@nb_param
+def test_written_answers_have_points_and_rubric(name: str) -> None:
+    written = written_answers(_solution(name))
+    if not written:
+        pytest.skip(f"{name} has no manually graded written answers")
+    rubric = TUTORIALS / "instructor" / f"rubric_{_chapter(Path(name))}.md"
+    assert rubric.exists(), f"{name} has written answers but no rubric at tutorials/instructor/{rubric.name}"
+    text = rubric.read_text(encoding="utf-8")
+    for index, grade_id, points in written:
+        assert points > 0, f"written answer {grade_id} (cell {index}) carries no points"
+        assert grade_id and f"`{grade_id}`" in text, f"written answer {grade_id!r} has no entry in {rubric.name}"
 
 
 @nb_param
