@@ -15,9 +15,11 @@ The conditional flow needs height and width divisible by $2^L$; Winkler et al. 2
 (§5.2) pad every image to 1024x1024. :func:`pad_image` pads at the centre (so that
 rotations keep the disc inside the canvas) and :func:`crop_back` undoes it.
 
-Every problem with a file (missing, misnamed, unreadable, wrong size, a label that is
-not binary) raises :class:`DriveFormatError`, a ``ValueError`` whose message names
-the file.
+Labels and masks are read in any two-level encoding (0/255 or 0/1 grey images, palette
+GIFs with levels such as 3 and 253, as some mirrors distribute them): the two levels are
+separated at their mid-level. Every problem with a file (missing, misnamed, unreadable,
+wrong size, a label with more than two levels) raises :class:`DriveFormatError`, a
+``ValueError`` whose one-line message names the file.
 
 References:
     Staal, Abramoff, Niemeijer, Viergever, van Ginneken. Ridge-based vessel
@@ -49,6 +51,7 @@ __all__ = [
     "drive_summary",
     "pad_image",
     "crop_back",
+    "downscale_image",
 ]
 
 #: Height and width of a DRIVE photograph.
@@ -99,26 +102,48 @@ def _read(path: Path) -> np.ndarray:
         with Image.open(path) as im:
             im.load()
             # GIF annotations are palette images; "L" gives the grey level each palette entry encodes.
-            arr = np.array(im if im.mode in ("RGB", "L") else im.convert("L" if im.mode in ("P", "1", "LA") else "RGB"))
+            # 16-bit and float images ("I;16", "I", "F") keep their own levels.
+            keep = ("RGB", "L", "I", "I;16", "F")
+            arr = np.array(im if im.mode in keep else im.convert("L" if im.mode in ("P", "1", "LA") else "RGB"))
     except (OSError, SyntaxError, ValueError) as err:
         raise DriveFormatError(f"cannot read {path}: {err}; the file is corrupt or not an image") from err
     return arr
 
 
 def _binary(arr: np.ndarray, path: Path) -> np.ndarray:
-    """A two-level annotation (0/255 or 0/1) as uint8 {0, 1}; anything else names the file."""
+    """A two-level annotation as uint8 {0, 1}, thresholded at the middle of its two levels.
+
+    DRIVE's mirrors encode the same annotations differently: 0/255 grey GIFs, 0/1 images,
+    palette GIFs whose two entries are, e.g., the grey levels 3 and 253. Any image with
+    exactly two levels is read as background (the darker level) and foreground (the
+    lighter), i.e. thresholded at the mid-level. An image with a single level is all
+    background when that level is 0 and all foreground when it is 1 or at least 128 (the
+    upper half of the 8-bit range); any other single level is ambiguous and refused. More
+    than two levels (a soft or lossy-compressed annotation) are refused with a one-line
+    error naming the file.
+    """
     if arr.ndim == 3:
         if not (arr == arr[..., :1]).all():
             raise DriveFormatError(f"{path} is a colour image; a DRIVE label or mask must be black and white")
         arr = arr[..., 0]
     values = np.unique(arr)
-    if not set(values.tolist()) <= {0, int(values.max())} or len(values) > 2:
+    if len(values) > 2:
         shown = ", ".join(str(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
         raise DriveFormatError(
-            f"{path} is not binary: it holds the values {{{shown}}}; a label or mask must hold only 0 and one "
-            "other level (0/255 in DRIVE)"
+            f"{path} is not binary: it holds {len(values)} levels {{{shown}}}; a label or mask must hold two levels "
+            "(0/255 in DRIVE)"
         )
-    return (arr > 0).astype(np.uint8)
+    if len(values) == 2:
+        return (arr.astype(np.float64) > (float(values[0]) + float(values[1])) / 2).astype(np.uint8)
+    level = int(values[0])
+    if level == 0:
+        return np.zeros(arr.shape, np.uint8)
+    if level == 1 or level >= 128:
+        return np.ones(arr.shape, np.uint8)
+    raise DriveFormatError(
+        f"{path} holds the single level {level}; cannot tell whether it is all background or all foreground "
+        "(expected 0, 1 or a level of at least 128)"
+    )
 
 
 def read_drive_split(root: str | Path, split: str) -> list[DriveImage]:
@@ -258,13 +283,53 @@ def _pad_size(shape: tuple[int, int], pad_to: int | tuple[int, int] | None, mult
     return size
 
 
+def downscale_image(image: DriveImage, factor: float) -> DriveImage:
+    """Shrink a photograph and its annotations by ``factor`` (2 halves each side), for CPU-sized runs.
+
+    The new size is $\\lfloor H / f \\rfloor \\times \\lfloor W / f \\rfloor$ (292x282 for DRIVE at
+    $f = 2$). The photograph is resampled with an area (box) filter; each annotation is
+    area-averaged and thresholded at 1/2, so a pixel is a vessel (or inside the FOV) when at
+    least half of the area it covers was.
+
+    Args:
+        image: One DRIVE photograph with its annotations.
+        factor: Downscale factor, at least 1 (1 returns the image unchanged).
+    """
+    if factor < 1:
+        raise ValueError(f"downscale factor must be >= 1 (2 halves each side), got {factor}")
+    if factor == 1:
+        return image
+    h, w = image.image.shape[:2]
+    size = (max(1, int(w / factor)), max(1, int(h / factor)))  # PIL's (width, height)
+
+    def shrink(a: np.ndarray | None, binary: bool) -> np.ndarray | None:
+        if a is None:
+            return None
+        if not binary:
+            return np.array(Image.fromarray(a).resize(size, Image.Resampling.BOX))
+        soft = np.array(Image.fromarray(a.astype(np.float32)).resize(size, Image.Resampling.BOX))
+        return (soft >= 0.5).astype(np.uint8)
+
+    return DriveImage(
+        image.name,
+        shrink(image.image, False),
+        shrink(image.label, True),
+        shrink(image.mask, True),
+        shrink(image.label2, True),
+    )
+
+
 class DriveDataset(Dataset):
-    """A DRIVE split as tensors, padded for the flow, with optional joint augmentation.
+    """A DRIVE split as tensors, padded for the flow, with optional downscaling, cropping and augmentation.
 
     Each item is a dict: ``x`` ``[3, P, P]`` float in [0, 1], ``y`` and ``mask``
     ``[1, P, P]`` float in {0, 1}, ``box`` (the crop box as a ``[4]`` long tensor),
     and ``y2`` when the split has a second grader. Padding is zeros (background,
     outside the FOV).
+
+    For training on a CPU, ``downscale`` shrinks every image once when the split is read
+    (:func:`downscale_image`) and ``crop`` makes each item a random ``crop`` x ``crop``
+    window of the padded (and augmented) image; evaluation uses whole images (``crop=None``).
 
     Args:
         root: The DRIVE folder.
@@ -273,9 +338,12 @@ class DriveDataset(Dataset):
         multiple: Height and width must be divisible by this ($2^L$).
         augment: Optional ``fn(x, y, mask, generator) -> (x, y, mask)`` applied after
             padding (e.g. :class:`cnf_teach.data.augment.JointAugment`).
-        seed: Seed of a private random generator for the augmentation; ``None`` (default)
-            draws from PyTorch's global generator, which the training engine saves in its
-            checkpoints (so a resumed run sees the same augmentations).
+        seed: Seed of a private random generator for the augmentation and the crops;
+            ``None`` (default) draws from PyTorch's global generator, which the training
+            engine saves in its checkpoints (so a resumed run sees the same augmentations).
+        downscale: Shrink factor applied when reading (1: the original 584x565; 2: 292x282).
+        crop: Side of a random square window taken from each item (divisible by
+            ``multiple``), or ``None`` for whole images. In a crop, ``box`` covers the whole window.
     """
 
     def __init__(
@@ -286,15 +354,29 @@ class DriveDataset(Dataset):
         multiple: int = 4,
         augment: Callable[..., tuple[Tensor, Tensor, Tensor]] | None = None,
         seed: int | None = None,
+        downscale: float = 1.0,
+        crop: int | None = None,
     ) -> None:
-        self.images = read_drive_split(root, split)
+        if crop is not None and (crop < multiple or crop % multiple):
+            raise ValueError(f"crop {crop} must be a positive multiple of {multiple} (2**levels of the flow)")
+        self.images = [downscale_image(im, downscale) for im in read_drive_split(root, split)]
         self.split = split
+        self.downscale = downscale
+        self.crop = crop
         self.size = _pad_size(self.images[0].image.shape[:2], pad_to, multiple)
+        if crop is not None:
+            self.size = (max(self.size[0], crop), max(self.size[1], crop))
         self.augment = augment
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def _window(self) -> tuple[int, int]:
+        """The top-left corner of a random ``crop`` x ``crop`` window of the padded canvas."""
+        top = int(torch.randint(0, self.size[0] - self.crop + 1, (1,), generator=self.generator))
+        left = int(torch.randint(0, self.size[1] - self.crop + 1, (1,), generator=self.generator))
+        return top, left
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         im = self.images[index]
@@ -304,9 +386,16 @@ class DriveDataset(Dataset):
         x, box = pad_image(x, self.size)
         y, _ = pad_image(y, self.size)
         mask, _ = pad_image(mask, self.size)
+        y2 = pad_image(torch.from_numpy(im.label2)[None].float(), self.size)[0] if im.label2 is not None else None
         if self.augment is not None:
             x, y, mask = self.augment(x, y, mask, self.generator)
+        if self.crop is not None:
+            top, left = self._window()
+            window = (top, left, self.crop, self.crop)
+            x, y, mask = (crop_back(t, window) for t in (x, y, mask))
+            y2 = crop_back(y2, window) if y2 is not None else None
+            box = (0, 0, self.crop, self.crop)
         item = {"x": x, "y": y, "mask": mask, "box": torch.tensor(box)}
-        if im.label2 is not None:
-            item["y2"] = pad_image(torch.from_numpy(im.label2)[None].float(), self.size)[0]
+        if y2 is not None:
+            item["y2"] = y2
         return item
