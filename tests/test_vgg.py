@@ -11,7 +11,7 @@ from cnf_teach.nets.vgg import InstanceNormCouplingNet, VGGFeatures
 
 
 def test_feature_shapes_follow_the_levels():
-    g = VGGFeatures(3, widths=(4, 6, 8), convs_per_block=2)
+    g = VGGFeatures(3, widths=(4, 6, 8))
     full, (h0, h1) = g.all_features(torch.rand(2, 3, 32, 24))
     assert full.shape == (2, 4, 32, 24)
     assert h0.shape == (2, 6, 16, 12)  # level 0 works at H/2
@@ -20,16 +20,31 @@ def test_feature_shapes_follow_the_levels():
     assert [t.shape for t in g(torch.rand(2, 3, 32, 24))] == [h0.shape, h1.shape]
 
 
-def test_blocks_are_instancenorm_relu_conv_and_pools():
-    g = VGGFeatures(3, widths=(4, 6, 8), convs_per_block=2)
-    kinds = [type(m) for m in g.block1]
-    assert kinds == [nn.InstanceNorm2d, nn.ReLU, nn.Conv2d] * 2
-    assert all(m.kernel_size == (3, 3) for m in g.modules() if isinstance(m, nn.Conv2d))
-    assert isinstance(g.pool, nn.MaxPool2d) and g.pool.kernel_size == 2
+def test_layers_are_table_4():
+    """Table 4: block (1024), max-pool, block, block (512), max-pool, block, block (256); outputs at layers 4 and 7."""
+    g = VGGFeatures(3, widths=(4, 6, 8))
+    block = [nn.InstanceNorm2d, nn.ReLU, nn.Conv2d]
+    kinds = {i: getattr(g, f"layer{i}") for i in range(1, 8)}
+    for i in (1, 3, 4, 6, 7):
+        assert [type(m) for m in kinds[i]] == block, f"layer {i}"
+    for i in (2, 5):
+        assert isinstance(kinds[i], nn.MaxPool2d) and kinds[i].kernel_size == 2, f"layer {i}"
+    convs = [m for m in g.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 5 and all(m.kernel_size == (3, 3) for m in convs)
+    assert [m.out_channels for m in convs] == [4, 6, 6, 8, 8]
+    assert g.OUTPUT_LAYERS == (4, 7)
+    # The outputs are exactly layers 1, 4 and 7 run in Table 4's order.
+    x = torch.rand(1, 3, 16, 16)
+    out = {0: x}
+    for i in range(1, 8):
+        out[i] = kinds[i](out[i - 1])
+    full, (h0, h1) = g.all_features(x)
+    assert torch.equal(full, out[1]) and torch.equal(h0, out[4]) and torch.equal(h1, out[7])
+    assert [type(m) for m in VGGFeatures(3, (4, 6, 8), convs_per_block=2).layer3] == block * 2
 
 
 def test_is_a_multiscale_conditioner():
-    g = VGGFeatures(3, widths=(4, 6, 8), convs_per_block=1)
+    g = VGGFeatures(3, widths=(4, 6, 8))
     flow = MultiScaleFlow(1, levels=2, steps=1, conditioner=g, cond_channels=g.cond_channels, hidden=8)
     y, x = torch.randn(2, 1, 16, 16), torch.rand(2, 3, 16, 16)
     assert flow.log_prob(y, x).shape == (2,)
@@ -37,8 +52,8 @@ def test_is_a_multiscale_conditioner():
 
 
 def test_features_ignore_exposure_and_colour_balance():
-    """The stem normalises each photograph per channel: g(a x + b) = g(x) for a > 0."""
-    g = VGGFeatures(3, widths=(4, 6, 8), convs_per_block=1)
+    """Layer 1's instance norm normalises each photograph per channel: g(a x + b) = g(x) for a > 0."""
+    g = VGGFeatures(3, widths=(4, 6, 8))
     x = torch.rand(1, 3, 16, 16)
     a = torch.tensor([1.7, 0.6, 1.2]).view(1, 3, 1, 1)
     b = torch.tensor([0.1, -0.2, 0.05]).view(1, 3, 1, 1)
