@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 
-from cnf_teach.training import resolve_device as _resolve_device
+from cnf_teach.engine import resolve_device as _resolve_device
 
 __all__ = [
     "add_common_args",
@@ -54,7 +54,7 @@ __all__ = [
 
 
 def resolve_device(name: str) -> torch.device:
-    """The engine's :func:`cnf_teach.training.resolve_device`, with its error as a clean exit."""
+    """The engine's :func:`cnf_teach.engine.resolve_device`, with its error as a clean exit."""
     try:
         return _resolve_device(name)
     except ValueError as err:

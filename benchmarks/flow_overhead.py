@@ -1,9 +1,9 @@
 """What the flow costs: the SR CNF's training step against the parameter-matched factorized baseline's.
 
 Both models of §5.1 of Winkler et al. 2019 share the RRDB conditioning network: the CNF
-(:class:`cnf_teach.models.sr.SuperResolutionCNF`, RRDB growth 32 plus the multi-scale
+(:class:`cnf_teach.super_resolution.SuperResolutionCNF`, RRDB growth 32 plus the multi-scale
 flow) and the factorized discretized-logistic baseline
-(:class:`cnf_teach.models.sr.SuperResolutionBaseline`, RRDB growth 55 so that the two
+(:class:`cnf_teach.super_resolution.SuperResolutionBaseline`, RRDB growth 55 so that the two
 have about as many parameters). The ratio CNF / baseline is the price of an exact,
 multi-modal likelihood over a per-pixel one at the same parameter budget.
 
@@ -15,7 +15,7 @@ median of per-repetition ratios, see ``common.py``):
 - ``predict``: the model's SR output for a batch (CNF: a sample at $\\tau = 0.8$;
   baseline: the per-pixel mode).
 
-The SR configuration is a preset of :class:`cnf_teach.models.sr.SRConfig` (``--config``,
+The SR configuration is a preset of :class:`cnf_teach.super_resolution.SRConfig` (``--config``,
 default ``tiny``; the paper's are ``paper-imagenet32`` and ``paper-imagenet64``).
 
 Usage::
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
 
-    from cnf_teach.models.sr import SRConfig, build_sr_model
+    from cnf_teach.super_resolution import SRConfig, build_sr_model
 
     try:
         cfg = SRConfig.preset(args.config)

@@ -37,8 +37,8 @@ from common import add_common_args, machine_info, print_table, resolve_device, s
 
 from cnf_teach.data.drive import pad_image
 from cnf_teach.data.synthetic_retina import RetinaConfig, synthetic_retina
-from cnf_teach.models.seg import SegConfig, SegFlow, seg_loss
-from cnf_teach.training import TrainConfig, Trainer
+from cnf_teach.engine import TrainConfig, Trainer
+from cnf_teach.vessels import SegConfig, SegFlow, seg_loss
 
 log = logging.getLogger("gpu_drive")
 

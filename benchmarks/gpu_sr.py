@@ -2,7 +2,7 @@
 
 Builds ``SRConfig.paper_imagenet64()`` (L=2, K=8, 512-channel couplings, RRDB 16 blocks, about 40M
 parameters; Tables 5, 6, 8 of Winkler et al. 2019) and runs training steps through the package's
-engine (:class:`cnf_teach.training.Trainer`, Adam, gradient clipping, NaN check) at batch 64 on
+engine (:class:`cnf_teach.engine.Trainer`, Adam, gradient clipping, NaN check) at batch 64 on
 random 32x32 -> 64x64 image pairs, in each precision mode:
 
 - ``fp32``: full float32 (TF32 off);
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import torch
 
-from cnf_teach.models.sr import SRConfig, build_sr_model, count_parameters, sr_loss
-from cnf_teach.training import TrainConfig, Trainer
+from cnf_teach.engine import TrainConfig, Trainer
+from cnf_teach.super_resolution import SRConfig, build_sr_model, count_parameters, sr_loss
 
 PAPER_ITERATIONS = 200_000
 MODES = (

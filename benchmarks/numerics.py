@@ -18,7 +18,7 @@ random inputs we report
 Configurations (paper sizes, Winkler et al. 2019):
 
 - ``sr_imagenet64``: the 2x super-resolution CNF on 64x64 HR images
-  (:meth:`cnf_teach.models.sr.SRConfig.paper_imagenet64`: $L = 2$, $K = 8$, coupling
+  (:meth:`cnf_teach.super_resolution.SRConfig.paper_imagenet64`: $L = 2$, $K = 8$, coupling
   width 512, RRDB features of 128 channels; §5.1, Table 6) on random 8-bit LR images;
 - ``drive_1024``: the vessel-segmentation flow part on 1024x1024 masks, $L = 2$, $K = 2$,
   additive couplings of width 32 (§5.2, Table 7), actnorm for normalisation, behind a
@@ -107,11 +107,11 @@ def build_flow(cfg: NumericsConfig, device: torch.device) -> tuple[MultiScaleFlo
 
 
 def build_sr(cfg: NumericsConfig, device: torch.device) -> tuple[MultiScaleFlow, Callable[[Tensor], list[Tensor]]]:
-    """The SR CNF of :mod:`cnf_teach.models.sr` (paper ImageNet64 config) when the module is there."""
+    """The SR CNF of :mod:`cnf_teach.super_resolution` (paper ImageNet64 config) when the module is there."""
     try:
-        from cnf_teach.models.sr import SRConfig, SuperResolutionCNF
+        from cnf_teach.super_resolution import SRConfig, SuperResolutionCNF
     except ImportError:
-        log.warning("cnf_teach.models.sr is not available; measuring the same flow behind a small conditioner")
+        log.warning("cnf_teach.super_resolution is not available; measuring the same flow behind a small conditioner")
         return build_flow(cfg, device)
     sr_cfg = SRConfig.paper_imagenet64()
     if (sr_cfg.levels, sr_cfg.steps, sr_cfg.hidden, sr_cfg.rrdb_features) != (

@@ -54,9 +54,17 @@ from skimage import filters
 from cnf_teach.data.augment import JointAugment
 from cnf_teach.data.drive import DriveDataset
 from cnf_teach.data.synthetic_retina import RetinaConfig, make_synthetic_drive
-from cnf_teach.models.seg import MODEL_KINDS, SegConfig, build_seg_model, seg_loss
-from cnf_teach.models.seg_eval import evaluate_seg_model, plot_pr_curves, plot_segmentations, real_retina
-from cnf_teach.training import TrainConfig, Trainer, make_loader
+from cnf_teach.engine import TrainConfig, Trainer, make_loader
+from cnf_teach.vessels import (
+    MODEL_KINDS,
+    SegConfig,
+    build_seg_model,
+    evaluate_seg_model,
+    plot_pr_curves,
+    plot_segmentations,
+    real_retina,
+    seg_loss,
+)
 
 log = logging.getLogger("seg_reproduction")
 

@@ -34,17 +34,17 @@ import torch
 
 from cnf_teach.data.images import SRImageDataset, SRImageFolder
 from cnf_teach.data.natural import natural_sr_dataset
-from cnf_teach.models.sr import (
+from cnf_teach.engine import TrainConfig, Trainer, make_loader
+from cnf_teach.super_resolution import (
     SRConfig,
     build_sr_model,
     count_parameters,
+    evaluate_sr,
     make_upsample_fn,
     per_image_bits_per_dim,
     sr_checkpoint_state,
     sr_loss,
 )
-from cnf_teach.sr_eval import evaluate_sr
-from cnf_teach.training import TrainConfig, Trainer, make_loader
 
 REPO = Path(__file__).resolve().parents[1]
 CNF_TEMPERATURES = (0.0, 0.5, 0.8)
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        from cnf_teach.sr_figures import sr_comparison_figure, sr_panels
+        from cnf_teach.super_resolution.figures import sr_comparison_figure, sr_panels
 
         data = next(iter(tests.values()))
         lr, hr = data[0]

@@ -9,7 +9,7 @@ super-resolution and vessel-segmentation models.
 from . import baselines, dequantization, distributions, flows, metrics, nets
 from .distributions import ConditionalGaussianPrior, DiagonalGaussian, StandardNormal
 from .flows import MultiScaleFlow
-from .models import VectorFlow
+from .toy import VectorFlow
 
 __version__ = "0.1.0"
 

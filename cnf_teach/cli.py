@@ -1,8 +1,9 @@
 """The command-line interface: ``cnf-teach`` / ``python -m cnf_teach``.
 
-Each task brings its subcommand in a module of :mod:`cnf_teach.commands` that
-defines ``register(subparsers)``; this file finds them, so adding a task never
-edits it. A handler returns an exit code. Errors the user can fix (a missing
+The dispatcher only: each application brings its subcommand in its own ``command`` module
+(:mod:`cnf_teach.toy.command`, :mod:`cnf_teach.super_resolution.command`,
+:mod:`cnf_teach.vessels.command`), which defines ``register(subparsers)``; a handler returns
+an exit code. Errors the user can fix (a missing
 folder, a bad argument) are raised as :class:`UsageError` and printed as one line
 with exit code 2, without a traceback.
 """
@@ -12,21 +13,20 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import pkgutil
 import sys
 from collections.abc import Sequence
 
-from . import __version__, commands
+from . import __version__
+from .errors import UsageError
 
-__all__ = ["UsageError", "build_parser", "main"]
+__all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
-
-class UsageError(Exception):
-    """A problem with the user's input: printed as one line, exit code 2."""
+#: Modules that each register one subcommand, in the order of ``--help``.
+COMMANDS = ("cnf_teach.super_resolution.command", "cnf_teach.toy.command", "cnf_teach.vessels.command")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every subcommand found in :mod:`cnf_teach.commands`."""
+    """The top-level parser with the subcommand of every module in :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
         prog="cnf-teach",
         description="Conditional normalizing flows (Winkler et al. 2019): train, evaluate and sample the models.",
@@ -34,9 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        module.register(sub)
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -6,7 +6,7 @@ modest size under ``docs/assets/``:
 
 - ``conditional-toy.png``: the conditional 2D problem of Winkler et al. 2019 (§3, the
   point of Fig. 1): $p(y \\mid x)$ is one mode at $x = -1$ and two at $x = 1$. A
-  conditional flow (:class:`cnf_teach.models.VectorFlow`) learns the split; a
+  conditional flow (:class:`cnf_teach.toy.VectorFlow`) learns the split; a
   factorized Gaussian $\\mathcal{N}(\\mu(x), \\sigma(x))$, the same model without
   coupling layers, can only blur the modes into one.
 
@@ -37,7 +37,7 @@ import torch  # noqa: E402
 from tqdm.auto import trange  # noqa: E402
 
 from cnf_teach.data import ConditionalMixture2D  # noqa: E402
-from cnf_teach.models import VectorFlow  # noqa: E402
+from cnf_teach.toy import VectorFlow  # noqa: E402
 
 log = logging.getLogger("make_figures")
 
@@ -145,8 +145,7 @@ def vessels(out: Path, steps: int, size: int = 64, seed: int = 0) -> VesselResul
 
     from cnf_teach.data.drive import DriveDataset
     from cnf_teach.data.synthetic_retina import RetinaConfig, make_synthetic_drive
-    from cnf_teach.models.seg import SegBaseline, SegConfig, SegFlow, seg_loss
-    from cnf_teach.models.seg_eval import evaluate_seg_model
+    from cnf_teach.vessels import SegBaseline, SegConfig, SegFlow, evaluate_seg_model, seg_loss
 
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:

@@ -85,8 +85,8 @@ def test_numerics_smoke(tmp_path: Path) -> None:
 
 
 def test_flow_overhead_smoke(tmp_path: Path) -> None:
-    if importlib.util.find_spec("cnf_teach.models.sr") is None:
-        pytest.skip("cnf_teach.models.sr (the SR CNF and its baseline) is not in this checkout")
+    if importlib.util.find_spec("cnf_teach.super_resolution") is None:
+        pytest.skip("cnf_teach.super_resolution (the SR CNF and its baseline) is not in this checkout")
     result = _run("flow_overhead.py", tmp_path)
     assert [r["measure"] for r in result["rows"]] == ["train_step", "predict"]
     for r in result["rows"]:

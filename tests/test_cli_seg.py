@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cnf_teach.cli import main
-from cnf_teach.training import load_checkpoint, save_checkpoint
+from cnf_teach.engine import load_checkpoint, save_checkpoint
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str], *needles: str) -> None:

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from cnf_teach.cli import main
-from cnf_teach.training import load_checkpoint, save_checkpoint
+from cnf_teach.engine import load_checkpoint, save_checkpoint
 
 
 def _write_images(folder: Path, n: int, size: int, seed: int = 0) -> Path:
@@ -166,8 +166,8 @@ def test_sr_comparison_figure_has_one_panel_per_method() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from cnf_teach.models.sr import SRConfig, SuperResolutionBaseline, SuperResolutionCNF
-    from cnf_teach.sr_figures import PAPER_TEMPERATURES, sr_comparison_figure, sr_panels
+    from cnf_teach.super_resolution import SRConfig, SuperResolutionBaseline, SuperResolutionCNF
+    from cnf_teach.super_resolution.figures import PAPER_TEMPERATURES, sr_comparison_figure, sr_panels
 
     config = SRConfig.tiny()
     lr = torch.randint(0, 256, (3, 10, 10), dtype=torch.uint8)  # padded to 12x12 for the flow, cropped back

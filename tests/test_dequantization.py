@@ -33,7 +33,7 @@ from cnf_teach.dequantization import (
     dequantized_log_likelihood,
 )
 from cnf_teach.flows import Bijection
-from cnf_teach.models import VectorFlow
+from cnf_teach.toy import VectorFlow
 
 DT = torch.float64
 

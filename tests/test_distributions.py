@@ -10,7 +10,7 @@ from conftest import perturb_
 
 from cnf_teach.distributions import ConditionalGaussianPrior, DiagonalGaussian, StandardNormal, gaussian_log_prob
 from cnf_teach.flows import ElementwiseAffine, FlowSequence, Logit
-from cnf_teach.models import VectorFlow
+from cnf_teach.toy import VectorFlow
 
 
 def test_gaussian_log_prob_matches_torch_distributions() -> None:

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from cnf_teach.flows import ActNorm, AffineCoupling, InvertibleConv1x1, MultiScaleFlow, Squeeze
-from cnf_teach.models import VectorFlow
 from cnf_teach.nets import ConvConditioner
+from cnf_teach.toy import VectorFlow
 
 
 def _flow() -> MultiScaleFlow:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cnf_teach.data.imresize import cubic_kernel, imresize, imresize_np, resize_weights
-from cnf_teach.sr_eval import bicubic_upsample, evaluate_sr
+from cnf_teach.super_resolution import bicubic_upsample, evaluate_sr
 
 SCALES = {"0.5": 0.5, "0.333333": 1 / 3, "0.25": 0.25, "2": 2.0, "3": 3.0, "4": 4.0, "0.7": 0.7}
 

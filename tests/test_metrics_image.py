@@ -12,7 +12,7 @@ from skimage.metrics import structural_similarity
 from cnf_teach.data.images import SRImageDataset
 from cnf_teach.data.natural import natural_sr_dataset
 from cnf_teach.metrics import SR_METRICS, psnr, psnr_rgb, psnr_y, rgb_to_y, sr_metrics, ssim, ssim_rgb, ssim_y
-from cnf_teach.sr_eval import bicubic_upsample, evaluate_sr
+from cnf_teach.super_resolution import bicubic_upsample, evaluate_sr
 
 
 def _rng_img(seed: int, shape=(40, 48, 3)) -> np.ndarray:

@@ -6,7 +6,7 @@ import torch
 from conftest import perturb_
 
 from cnf_teach.data import TOY_DENSITIES, ConditionalMixture2D
-from cnf_teach.models import VectorFlow
+from cnf_teach.toy import VectorFlow
 
 
 def test_toy_samplers_shapes() -> None:

@@ -15,8 +15,7 @@ from cnf_teach.data.drive import DriveDataset
 from cnf_teach.data.synthetic_retina import RetinaConfig, make_synthetic_drive
 from cnf_teach.flows.instancenorm import InstanceNormFlow
 from cnf_teach.metrics import max_f_score, pr_curve, precision_recall
-from cnf_teach.models.seg import SegBaseline, SegConfig, SegFlow, build_seg_model, seg_loss
-from cnf_teach.models.seg_eval import evaluate_seg_model
+from cnf_teach.vessels import SegBaseline, SegConfig, SegFlow, build_seg_model, evaluate_seg_model, seg_loss
 
 
 # --- instance normalisation inside a flow ---------------------------------------------------------

@@ -306,7 +306,7 @@ def test_tutorial_page_in_browser(browser: object, server: str, shots: Path) -> 
 
 def test_api_page_in_browser(browser: object, server: str, shots: Path) -> None:
     visit = _Visit(browser, server + "api/models/vector_flow/")
-    assert visit.page.locator("[id='cnf_teach.models.vector_flow.VectorFlow']").count() >= 1
+    assert visit.page.locator("[id='cnf_teach.toy.vector_flow.VectorFlow']").count() >= 1
     assert visit.check_math("article") >= 2, "docstring math was not typeset"
     visit.page.screenshot(path=str(shots / "api-vector_flow.png"))
     visit.check_clean(server)

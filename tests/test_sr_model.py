@@ -10,7 +10,7 @@ import torch
 from conftest import perturb_
 
 from cnf_teach.baselines import discretized_logistic_log_prob
-from cnf_teach.models.sr import (
+from cnf_teach.super_resolution import (
     SRConfig,
     SuperResolutionBaseline,
     SuperResolutionCNF,

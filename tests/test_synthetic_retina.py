@@ -75,8 +75,7 @@ def test_a_model_trained_on_them_finds_vessels_in_a_real_fundus(tmp_path):
     """
     from cnf_teach.data.augment import JointAugment
     from cnf_teach.data.drive import DriveDataset
-    from cnf_teach.models.seg import SegBaseline, SegConfig, seg_loss
-    from cnf_teach.models.seg_eval import real_retina
+    from cnf_teach.vessels import SegBaseline, SegConfig, real_retina, seg_loss
 
     root = make_synthetic_drive(tmp_path, num_train=12, num_test=0, config=RetinaConfig(height=48, width=48))
     loader = torch.utils.data.DataLoader(DriveDataset(root, "training", augment=JointAugment()), batch_size=4)

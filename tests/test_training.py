@@ -15,8 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from cnf_teach.flows import MultiScaleFlow
-from cnf_teach.training import (
+from cnf_teach.engine import (
     TrainConfig,
     Trainer,
     TrainingDiverged,
@@ -24,6 +23,7 @@ from cnf_teach.training import (
     make_loader,
     resolve_device,
 )
+from cnf_teach.flows import MultiScaleFlow
 
 
 def _flow() -> MultiScaleFlow:
@@ -163,7 +163,7 @@ _DDP_SCRIPT = textwrap.dedent(
     import json, sys, torch, torch.distributed as dist
     from torch import nn
     from torch.utils.data import TensorDataset
-    from cnf_teach.training import TrainConfig, Trainer, make_loader
+    from cnf_teach.engine import TrainConfig, Trainer, make_loader
 
     torch.manual_seed(0)
     x = torch.linspace(-1, 1, 16).unsqueeze(1)

@@ -12,7 +12,7 @@ Lim et al. 2017) and of Winkler et al. 2019, §5.1:
 Every item is a pair ``(lr, hr)`` of **uint8** tensors ``[3, h, w]`` and ``[3, s*h, s*w]``
 (convert with ``.float()``; the values are the integers 0..255 that dequantization expects).
 Grayscale images are repeated to three equal channels so that one model takes every set;
-``dataset.gray[i]`` remembers it, and :func:`cnf_teach.sr_eval.evaluate_sr` evaluates such an
+``dataset.gray[i]`` remembers it, and :func:`cnf_teach.super_resolution.evaluate_sr` evaluates such an
 image on its one channel, as the literature does.
 
 A multi-scale flow with $L$ levels halves the resolution $L$ times, so whole images are

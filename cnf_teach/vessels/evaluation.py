@@ -10,8 +10,7 @@ with independent pixel noise, do not. DRIVE's second manual segmentation, scored
 against the first, gives the human observer's point. Bits/dim on the test set are the
 model's $-\\log_2 P(y \\mid x) / (HW)$ (a bound for the CNFs, exact for the baseline).
 
-The plotting helpers draw figures like the paper's Figure 4 (photograph, ground truth,
-soft maps, samples) and Figure 5 (PR curves with sample scatter).
+:mod:`cnf_teach.vessels.figures` draws them like the paper's Figures 4 and 5.
 
 References:
     Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §5.2,
@@ -20,7 +19,6 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +34,6 @@ __all__ = [
     "SegEvaluation",
     "evaluate_seg_model",
     "real_retina",
-    "plot_segmentations",
-    "plot_pr_curves",
 ]
 
 
@@ -94,7 +90,7 @@ def evaluate_seg_model(
     """Bits/dim, PR curve, max F-score and single-sample points of a vessel model on a test set.
 
     Args:
-        model: :class:`~cnf_teach.models.seg.SegFlow` or :class:`~cnf_teach.models.seg.SegBaseline`
+        model: :class:`~cnf_teach.vessels.SegFlow` or :class:`~cnf_teach.vessels.SegBaseline`
             (anything with ``bits_per_dim``, ``samples`` and ``soft_map``).
         dataset: Items ``{"x", "y", "mask", "box"[, "y2"]}`` (e.g. a
             :class:`~cnf_teach.data.drive.DriveDataset` without augmentation).
@@ -177,61 +173,3 @@ def real_retina(size: int = 128) -> tuple[torch.Tensor, np.ndarray]:
     img = transform.resize(data.retina(), (size, size), anti_aliasing=True).astype(np.float32)
     fov = ndimage.binary_erosion(img.mean(axis=2) > 0.08, iterations=2)
     return torch.from_numpy(img).permute(2, 0, 1)[None].contiguous(), fov
-
-
-def plot_segmentations(rows: Sequence[Mapping[str, np.ndarray]], path: str | None = None):
-    """A grid like Figure 4: one row per image, one column per entry (photograph, labels, maps).
-
-    Args:
-        rows: For each image, an ordered mapping title -> array (``[H, W, 3]`` photograph or ``[H, W]`` map).
-        path: Save the figure there (PNG) when given.
-
-    Returns:
-        The matplotlib figure.
-    """
-    import matplotlib.pyplot as plt
-
-    cols = max(len(r) for r in rows)
-    fig, axes = plt.subplots(len(rows), cols, figsize=(2.4 * cols, 2.4 * len(rows)), squeeze=False)
-    for r, row in enumerate(rows):
-        for c, (title, arr) in enumerate(row.items()):
-            ax = axes[r, c]
-            ax.imshow(arr, cmap=None if arr.ndim == 3 else "gray", vmin=0, vmax=1 if arr.ndim == 2 else None)
-            ax.set_title(title, fontsize=8)
-        for ax in axes[r]:
-            ax.axis("off")
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=120)
-    return fig
-
-
-def plot_pr_curves(results: Mapping[str, SegEvaluation], path: str | None = None):
-    """Figure 5: the PR curve of every model, its single samples as points, and the second grader.
-
-    Returns:
-        The matplotlib figure.
-    """
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    human = None
-    for i, (name, ev) in enumerate(results.items()):
-        color = f"C{i}"
-        ax.plot(ev.recall, ev.precision, color=color, label=f"{name} (max F {ev.max_f:.3f})")
-        if ev.sample_points:
-            p, r = np.array(ev.sample_points).T
-            ax.scatter(r, p, s=8, color=color, alpha=0.5, marker="o")
-        human = human or ev.human
-    if human is not None:
-        ax.scatter([human[1]], [human[0]], s=60, color="k", marker="*", label="second grader", zorder=5)
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8, loc="lower left")
-    ax.set_title("PR curves of soft maps; dots: single samples")
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=120)
-    return fig

@@ -51,13 +51,12 @@ def sr_panels(
     Args:
         lr: LR image, uint8 ``[3, h, w]``.
         hr: HR image, uint8 ``[3, s h, s w]``.
-        cnf: A :class:`~cnf_teach.models.sr.SuperResolutionCNF` (or ``None`` to leave it out).
-        baseline: A :class:`~cnf_teach.models.sr.SuperResolutionBaseline` (or ``None``).
+        cnf: A :class:`~cnf_teach.super_resolution.SuperResolutionCNF` (or ``None`` to leave it out).
+        baseline: A :class:`~cnf_teach.super_resolution.SuperResolutionBaseline` (or ``None``).
         temperatures: CNF sampling temperatures, one panel each.
         seed: Seed of the samples.
     """
-    from .models.sr import make_upsample_fn
-    from .sr_eval import bicubic_upsample
+    from .evaluation import bicubic_upsample, make_upsample_fn
 
     scale = hr.shape[-1] // lr.shape[-1]
     x = lr.unsqueeze(0)  # [1, 3, h, w]

@@ -1,4 +1,4 @@
-"""The super-resolution CNF of Winkler et al. 2019 and its factorized baseline, with their configs.
+"""The super-resolution CNF of Winkler et al. 2019 and its factorized baseline.
 
 Super-resolution as likelihood learning (§5.1): model $P(y \\mid x)$ of a high-resolution
 image $y$ (integers $0..255$) given its bicubic-downscaled version $x$.
@@ -27,146 +27,24 @@ References:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from ..baselines import DiscretizedLogisticBaseline
-from ..data.images import crop_to, pad_to_multiple
 from ..dequantization import UniformDequantization, VariationalDequantization
 from ..flows.multiscale import MultiScaleFlow
 from ..nets.rrdb import RRDBConditioner, RRDBNet
+from .config import NUM_BINS, SRConfig
 
 __all__ = [
-    "SRConfig",
     "SuperResolutionCNF",
     "SuperResolutionBaseline",
     "build_sr_model",
     "count_parameters",
-    "SR_PRESETS",
     "sr_loss",
-    "make_upsample_fn",
-    "dataset_bits_per_dim",
-    "per_image_bits_per_dim",
-    "sr_checkpoint_state",
-    "model_from_checkpoint",
 ]
-
-NUM_BINS = 256  # 8-bit images
-
-
-@dataclass
-class SRConfig:
-    """Architecture and training settings of the SR models (Tables 5, 6 and 8 of the paper).
-
-    Attributes:
-        name: Preset name.
-        scale: Upscaling factor $s$ (the paper: 2).
-        channels: Image channels.
-        levels: $L$, levels of the multi-scale flow.
-        steps: $K$, flow steps per level.
-        hidden: Hidden channels of the coupling networks (Table 6: 512).
-        prior_hidden: Hidden channels of the split and top prior networks.
-        rrdb_features: RRDB feature (= context) channels (128).
-        rrdb_blocks: Number of RRDBs (16).
-        rrdb_growth: Growth channels of the CNF's RRDB (32).
-        baseline_growth: Growth channels of the baseline's RRDB (55: matches the parameter counts).
-        dequantization: ``"uniform"`` (the paper) or ``"variational"``.
-        deq_steps: Coupling steps of the variational dequantizer's noise flow.
-        deq_hidden: Hidden channels of the variational dequantizer.
-        patch: Side of the HR training images or crops (32 for ImageNet32, 64 for ImageNet64).
-        batch_size: Batch size (Table 8: 64).
-        lr: Adam learning rate (Table 8: 1e-4).
-        train_steps: Training iterations (Table 8: 200k).
-        warmup_steps: Linear learning-rate warm-up.
-        grad_clip: Maximum gradient norm.
-    """
-
-    name: str = "custom"
-    scale: int = 2
-    channels: int = 3
-    levels: int = 2
-    steps: int = 8
-    hidden: int = 512
-    prior_hidden: int = 128
-    rrdb_features: int = 128
-    rrdb_blocks: int = 16
-    rrdb_growth: int = 32
-    baseline_growth: int = 55
-    dequantization: Literal["uniform", "variational"] = "uniform"
-    deq_steps: int = 4
-    deq_hidden: int = 64
-    patch: int = 64
-    batch_size: int = 64
-    lr: float = 1e-4
-    train_steps: int = 200_000
-    warmup_steps: int = 0
-    grad_clip: float = 100.0
-
-    def __post_init__(self) -> None:
-        if self.scale < 2 or self.scale & (self.scale - 1):
-            raise ValueError(f"scale must be a power of two >= 2 (the flow halves the resolution), got {self.scale}")
-        if self.dequantization not in ("uniform", "variational"):
-            raise ValueError(f"dequantization must be 'uniform' or 'variational', got {self.dequantization!r}")
-        if self.patch % (2**self.levels) or self.patch % self.scale:
-            raise ValueError(f"patch {self.patch} must be a multiple of 2**levels={2**self.levels} and of the scale")
-
-    @classmethod
-    def paper_imagenet32(cls) -> SRConfig:
-        """2x SR on ImageNet32 (16x16 -> 32x32): Tables 5, 6, 8 of Winkler et al. 2019."""
-        return cls(name="paper-imagenet32", patch=32)
-
-    @classmethod
-    def paper_imagenet64(cls) -> SRConfig:
-        """2x SR on ImageNet64 (32x32 -> 64x64): Tables 5, 6, 8 of Winkler et al. 2019."""
-        return cls(name="paper-imagenet64", patch=64)
-
-    @classmethod
-    def tiny(cls) -> SRConfig:
-        """A CPU-sized model (minutes of training) with the same structure; baseline parameter-matched."""
-        return cls(
-            name="tiny",
-            steps=4,
-            hidden=48,
-            prior_hidden=16,
-            rrdb_features=16,
-            rrdb_blocks=2,
-            rrdb_growth=8,
-            baseline_growth=20,
-            deq_steps=2,
-            deq_hidden=16,
-            patch=32,
-            batch_size=16,
-            lr=1e-3,
-            train_steps=2000,
-            warmup_steps=50,
-            grad_clip=50.0,
-        )
-
-    @classmethod
-    def preset(cls, name: str) -> SRConfig:
-        """One of ``"tiny"``, ``"paper-imagenet32"``, ``"paper-imagenet64"``."""
-        if name not in SR_PRESETS:
-            raise ValueError(f"unknown SR config {name!r}; choose one of {', '.join(SR_PRESETS)}")
-        return SR_PRESETS[name]()
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SRConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-SR_PRESETS = {
-    "tiny": SRConfig.tiny,
-    "paper-imagenet32": SRConfig.paper_imagenet32,
-    "paper-imagenet64": SRConfig.paper_imagenet64,
-}
 
 
 def _as_input(x: Tensor) -> Tensor:
@@ -389,79 +267,3 @@ def sr_loss(model: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dic
     lr, hr = batch
     bpd = model.bits_per_dim(hr, lr).mean()
     return bpd, {"bpd": bpd.detach()}
-
-
-def _lr_multiple(model: SRModel) -> int:
-    """LR sides must be multiples of this so that HR sides are multiples of $2^L$."""
-    cfg = model.config
-    need = 2**cfg.levels if isinstance(model, SuperResolutionCNF) else 1
-    return max(1, need // cfg.scale)
-
-
-def make_upsample_fn(model: SRModel, temperature: float = 0.0) -> Callable[[Tensor], Tensor]:
-    """``fn(lr uint8 [B, C, h, w]) -> sr uint8 [B, C, s h, s w]`` for :func:`cnf_teach.sr_eval.evaluate_sr`.
-
-    LR is padded at the right and bottom (edge replicated) to the size the flow needs and the
-    output cropped back, as the paper does with whole test images. The CNF samples at
-    ``temperature`` ($\\tau = 0$: deterministic); the baseline returns its mode (or samples).
-    """
-    device = next(model.parameters()).device
-    scale = model.config.scale
-
-    @torch.no_grad()
-    def upsample(lr: Tensor) -> Tensor:
-        padded, (h, w) = pad_to_multiple(lr.to(device), _lr_multiple(model))
-        return crop_to(model.predict(padded, temperature), (scale * h, scale * w))
-
-    return upsample
-
-
-@torch.no_grad()
-def per_image_bits_per_dim(
-    model: SRModel, data: torch.utils.data.Dataset, max_images: int | None = None, progress: bool = False
-) -> list[tuple[float, int]]:
-    """``(bits/dim, D)`` of HR given LR for each whole image of a set (see :func:`dataset_bits_per_dim`)."""
-    from tqdm.auto import tqdm
-
-    device = next(model.parameters()).device
-    scale, multiple = model.config.scale, _lr_multiple(model)
-    n = len(data) if max_images is None else min(max_images, len(data))
-    out = []
-    for i in tqdm(range(n), desc="bits/dim", disable=not progress, leave=False):
-        lr, hr = data[i]
-        lr_p, _ = pad_to_multiple(lr.unsqueeze(0).to(device), multiple)
-        hr_p, _ = pad_to_multiple(hr.unsqueeze(0).to(device), multiple * scale)
-        out.append((model.bits_per_dim(hr_p, lr_p).item(), hr_p[0].numel()))
-    return out
-
-
-def dataset_bits_per_dim(
-    model: SRModel, data: torch.utils.data.Dataset, max_images: int | None = None, progress: bool = False
-) -> float:
-    """Bits/dim of HR given LR over a set of whole images (the paper's test-set figure).
-
-    Each LR image is padded at the right and bottom to the size the flow needs (edge
-    replicated, HR alike) and scored whole; the result is the dimension-weighted mean,
-    $-\\sum_i \\log_2 P(y_i \\mid x_i) / \\sum_i D_i$ (a bound for the CNF, exact for the baseline).
-    """
-    rows = per_image_bits_per_dim(model, data, max_images, progress)
-    return sum(b * d for b, d in rows) / sum(d for _, d in rows)
-
-
-def sr_checkpoint_state(config: SRConfig, kind: Literal["cnf", "baseline"]) -> dict[str, Any]:
-    """What SR training stores as the checkpoint's ``extra`` entry, to rebuild the model."""
-    return {"sr_config": config.to_dict(), "kind": kind}
-
-
-def model_from_checkpoint(ckpt: dict[str, Any]) -> SRModel:
-    """Rebuild an SR model from a checkpoint dict (see :func:`cnf_teach.training.load_checkpoint`).
-
-    Raises:
-        ValueError: the checkpoint is not from SR training.
-    """
-    extra = ckpt.get("extra") or {}
-    if ckpt.get("task") != "sr" or "sr_config" not in extra:
-        raise ValueError(f"not a super-resolution checkpoint (task {ckpt.get('task')!r})")
-    model = build_sr_model(SRConfig.from_dict(extra["sr_config"]), extra.get("kind", "cnf"))
-    model.load_state_dict(ckpt["model"])
-    return model.eval()

@@ -95,7 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # --- helpers --------------------------------------------------------------------------------------
 def _usage(msg: str) -> Exception:
-    from ..cli import UsageError
+    from ..errors import UsageError
 
     return UsageError(msg)
 
@@ -112,7 +112,7 @@ def _read_dataset(root: str, split: str, **kwargs: Any):
 
 
 def _device(name: str) -> torch.device:
-    from ..training import resolve_device
+    from ..engine import resolve_device
 
     try:
         return resolve_device(name)
@@ -122,8 +122,9 @@ def _device(name: str) -> torch.device:
 
 def load_seg_checkpoint(path: str, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild a vessel model from a ``seg train`` checkpoint; other tasks' checkpoints are a usage error."""
-    from ..models.seg import SegConfig, build_seg_model
-    from ..training import load_checkpoint
+    from ..engine import load_checkpoint
+    from .config import SegConfig
+    from .model import build_seg_model
 
     try:
         ckpt = load_checkpoint(path, map_location="cpu")
@@ -174,8 +175,9 @@ def run_synth(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     from ..data.augment import JointAugment
     from ..data.synthetic_retina import make_synthetic_drive
-    from ..models.seg import SegConfig, build_seg_model, seg_loss
-    from ..training import CHECKPOINT_NAME, TrainConfig, Trainer, load_checkpoint, make_loader
+    from ..engine import CHECKPOINT_NAME, TrainConfig, Trainer, load_checkpoint, make_loader
+    from .config import SegConfig
+    from .model import build_seg_model, seg_loss
 
     out = Path(args.out)
     for name in ("steps", "batch_size", "pad_to"):
@@ -243,7 +245,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from ..models.seg_eval import evaluate_seg_model, plot_pr_curves, plot_segmentations
+    from .evaluation import evaluate_seg_model
+    from .figures import plot_pr_curves, plot_segmentations
 
     device = _device(args.device)
     model, ckpt = load_seg_checkpoint(args.checkpoint, device)
@@ -275,7 +278,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def run_sample(args: argparse.Namespace) -> int:
     from ..data.drive import crop_back
-    from ..models.seg_eval import plot_segmentations, real_retina
+    from .evaluation import real_retina
+    from .figures import plot_segmentations
 
     if args.samples < 1:
         raise _usage(f"--samples must be positive, got {args.samples}")

@@ -24,8 +24,11 @@ pipeline draws its randomness from the global generators or from the ``DataLoade
 
 References:
     Kingma, Ba. Adam: A Method for Stochastic Optimization. ICLR 2015.
-    Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, Table 8
-    (Adam, learning rate $10^{-4}$, batch 64, 200k iterations for super-resolution).
+    Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, Table 5 and
+    §5.1 (Adam, learning rate $10^{-4}$, batch 64, 200k iterations for super-resolution).
+
+This module is longer than the package's other engine modules: :class:`Trainer` is one unit
+(set-up, step, evaluation, state and the loop), easier to read whole than split.
 """
 
 from __future__ import annotations
@@ -34,36 +37,25 @@ import contextlib
 import logging
 import math
 import os
-import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-__all__ = [
-    "TrainConfig",
-    "Trainer",
-    "TrainingDiverged",
-    "resolve_device",
-    "load_checkpoint",
-    "save_checkpoint",
-    "make_loader",
-    "distributed_info",
-    "CHECKPOINT_NAME",
-]
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import TrainConfig, TrainingDiverged, lr_factor
+from .devices import resolve_device, to_device
+from .distributed import distributed_info, init_distributed
+
+__all__ = ["Trainer"]
 
 log = logging.getLogger(__name__)
-
-#: File name of the rolling checkpoint inside ``TrainConfig.out_dir``.
-CHECKPOINT_NAME = "last.pt"
 
 #: ``loss_fn(model, batch) -> (loss, metrics)``: a scalar tensor to minimise and a dict of
 #: floats (or 0-d tensors) to report, e.g. ``{"bpd": 3.2}``.
@@ -72,231 +64,6 @@ LossFn = Callable[[nn.Module, Any], "tuple[Tensor, Mapping[str, float | Tensor]]
 EvalFn = Callable[[nn.Module], Mapping[str, float]]
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss or the gradient became NaN or infinite; training stopped without saving."""
-
-
-@dataclass
-class TrainConfig:
-    """Settings of one training run.
-
-    Attributes:
-        steps: Total optimisation steps (a resumed run continues up to this number).
-        lr: Peak learning rate of Adam.
-        batch_size: Batch size per process (informational here; loaders take it from
-            :func:`make_loader`).
-        grad_clip: Maximum global gradient norm; ``0`` or ``None`` turns clipping off.
-        lr_schedule: ``"constant"``, ``"cosine"`` (to 0 at ``steps``) or ``"linear"`` (to 0).
-        warmup_steps: Linear warm-up from 0 to ``lr`` over this many steps.
-        eval_every: Evaluate every this many steps (0: only at the end, if ``eval_fn``).
-        checkpoint_every: Write ``out_dir/last.pt`` every this many steps (0: only at the end).
-        log_every: Refresh the progress bar and log every this many steps.
-        out_dir: Folder for checkpoints (``None``: no checkpoints).
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
-        amp: bf16 autocast on CUDA (ignored, with a warning, elsewhere).
-        compile: Run the loss through ``torch.compile`` (CUDA only; ignored elsewhere).
-        seed: Seed of the per-process random state under DDP (rank is added).
-        betas: Adam's $(\\beta_1, \\beta_2)$.
-        progress: Show a tqdm progress bar.
-        max_seconds: Stop (and write the checkpoint) once training has run this long; ``None``:
-            no limit. For comparisons at equal wall-clock budget; the schedule still follows ``steps``.
-    """
-
-    steps: int = 1000
-    lr: float = 1e-4
-    batch_size: int = 64
-    grad_clip: float | None = 1.0
-    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
-    warmup_steps: int = 0
-    eval_every: int = 0
-    checkpoint_every: int = 0
-    log_every: int = 10
-    out_dir: str | None = None
-    device: str = "auto"
-    amp: bool = False
-    compile: bool = False
-    seed: int = 0
-    betas: tuple[float, float] = (0.9, 0.999)
-    progress: bool = True
-    max_seconds: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.steps < 0:
-            raise ValueError(f"steps must be >= 0, got {self.steps}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.lr_schedule not in ("constant", "cosine", "linear"):
-            raise ValueError(f"lr_schedule must be 'constant', 'cosine' or 'linear', got {self.lr_schedule!r}")
-        for name in ("warmup_steps", "eval_every", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        self.betas = tuple(self.betas)  # a list after a JSON round trip
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
-        """Build from a dict (e.g. a checkpoint's ``config``), ignoring unknown keys."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-# --- devices and processes ----------------------------------------------------------------------
-def resolve_device(name: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA if available, then MPS, then CPU; otherwise check that ``name`` is usable.
-
-    Raises:
-        ValueError: the device is unknown or not available on this machine.
-    """
-    name = name.lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available here; use --device auto or cpu")
-    if device.type == "mps" and not (
-        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    ):
-        raise ValueError("device 'mps' requested but MPS is not available here; use --device auto or cpu")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"unsupported device {name!r}; use auto, cpu, cuda or mps")
-    return device
-
-
-def distributed_info() -> tuple[int, int, int]:
-    """``(rank, local_rank, world_size)`` from the environment ``torchrun`` sets (``(0, 0, 1)`` alone)."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0)), dist.get_world_size()
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)), world
-
-
-def _init_distributed(device: torch.device) -> bool:
-    """Join the process group that ``torchrun`` describes; ``False`` when running alone."""
-    _, _, world = distributed_info()
-    if world <= 1 or not dist.is_available():
-        return False
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return True
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    seed: int = 0,
-    shuffle: bool = True,
-    num_workers: int = 0,
-    drop_last: bool = True,
-) -> DataLoader:
-    """A ``DataLoader`` whose order is reproducible (seeded generator) and sharded under DDP.
-
-    Args:
-        dataset: Map-style dataset.
-        batch_size: Batch size per process.
-        seed: Seed of the shuffling (and of the workers' seeds).
-        shuffle: Reshuffle every epoch.
-        num_workers: Loader worker processes.
-        drop_last: Drop the last incomplete batch (keeps batch statistics steady).
-    """
-    rank, _, world = distributed_info()
-    generator = torch.Generator().manual_seed(seed)
-    sampler = None
-    if world > 1:
-        sampler = torch.utils.data.DistributedSampler(
-            dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last
-        )
-        shuffle = False
-    if len(dataset) < batch_size * (world if sampler is None else 1) and drop_last:
-        raise ValueError(
-            f"the dataset has {len(dataset)} items, fewer than one batch of {batch_size}; "
-            "lower the batch size or add data"
-        )
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        sampler=sampler,
-        num_workers=num_workers,
-        drop_last=drop_last,
-        generator=generator,
-        persistent_workers=False,
-    )
-
-
-# --- random state --------------------------------------------------------------------------------
-def _rng_state(loader: Any = None) -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),  # noqa: NPY002 - saving the legacy global state that pipelines use
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    gen = getattr(loader, "generator", None)
-    if isinstance(gen, torch.Generator):
-        state["loader"] = gen.get_state()
-    return state
-
-
-def _set_rng_state(state: Mapping[str, Any], loader: Any = None) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        with contextlib.suppress(RuntimeError):  # fewer GPUs than when saved
-            torch.cuda.set_rng_state_all(state["cuda"])
-    gen = getattr(loader, "generator", None)
-    if "loader" in state and isinstance(gen, torch.Generator):
-        gen.set_state(state["loader"])
-
-
-# --- checkpoints ---------------------------------------------------------------------------------
-def save_checkpoint(state: Mapping[str, Any], path: str | os.PathLike) -> Path:
-    """Write ``state`` with ``torch.save`` atomically: to ``path.tmp``, then rename over ``path``.
-
-    A crash while writing leaves the previous checkpoint untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(dict(state), tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by the engine.
-
-    Returns:
-        A dict with at least ``"task"`` (``"sr"`` or ``"seg"``), ``"config"`` (the
-        :class:`TrainConfig` as a dict), ``"model"`` (state dict), ``"optimizer"``,
-        ``"scheduler"``, ``"step"``, ``"rng"``, ``"data"`` and ``"extra"`` (whatever the
-        task stored, e.g. its model config).
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        ValueError: the file is not a checkpoint of this package.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found")
-    try:
-        # Our own files hold numpy RNG states and config dicts, hence weights_only=False.
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
-        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err})") from err
-    if not isinstance(ckpt, dict) or "task" not in ckpt or "model" not in ckpt:
-        raise ValueError(f"{path} is not a cnf_teach checkpoint (no 'task'/'model' entries)")
-    return ckpt
-
-
-# --- the engine ----------------------------------------------------------------------------------
 class _LossModule(nn.Module):
     """Wraps ``loss_fn(model, batch)`` as a module, so DDP and ``torch.compile`` see one forward."""
 
@@ -307,31 +74,6 @@ class _LossModule(nn.Module):
 
     def forward(self, batch: Any) -> tuple[Tensor, Mapping[str, Any]]:
         return self.loss_fn(self.model, batch)
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    if isinstance(batch, Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(_to_device(v, device) for v in batch)
-    return batch
-
-
-def _lr_lambda(config: TrainConfig) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if config.warmup_steps and step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        if config.lr_schedule == "constant":
-            return 1.0
-        span = max(1, config.steps - config.warmup_steps)
-        progress = min(1.0, (step - config.warmup_steps) / span)
-        if config.lr_schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
-        return 1.0 - progress
-
-    return factor
 
 
 class Trainer:
@@ -369,14 +111,14 @@ class Trainer:
         self.eval_fn = eval_fn
         self.train_data = train_data
         self.device = resolve_device(config.device)
-        self.distributed = _init_distributed(self.device)
+        self.distributed = init_distributed(self.device)
         self.rank, self.local_rank, self.world_size = distributed_info()
         if self.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(self.device)
         self.model = model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=config.betas)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(config))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config))
         self.step = 0
         self.epoch = 0
         self.batches_in_epoch = 0
@@ -408,7 +150,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "step": self.step,
-            "rng": _rng_state(self.train_data),
+            "rng": rng_state(self.train_data),
             "data": {"epoch": self.epoch, "batches": self.batches_in_epoch, "epoch_rng": self.epoch_rng},
             "extra": self.extra_state,
             "metrics": {"train": self.history[-1] if self.history else {}, "eval": self.last_eval},
@@ -443,12 +185,12 @@ class Trainer:
         self._iterator = None
         if self.epoch_rng is not None:
             # Replay the interrupted epoch's order up to where it stopped ...
-            _set_rng_state(self.epoch_rng, self.train_data)
+            set_rng_state(self.epoch_rng, self.train_data)
             self._iterator = self._new_epoch_iterator(record=False)
             for _ in range(self.batches_in_epoch):
                 next(self._iterator)
         # ... then continue from the checkpoint's exact random state.
-        _set_rng_state(ckpt["rng"], self.train_data)
+        set_rng_state(ckpt["rng"], self.train_data)
         return self
 
     @classmethod
@@ -472,7 +214,7 @@ class Trainer:
     # --- data -------------------------------------------------------------------------------
     def _new_epoch_iterator(self, record: bool = True) -> Iterator[Any]:
         if record:
-            self.epoch_rng = _rng_state(self.train_data)
+            self.epoch_rng = rng_state(self.train_data)
             self.batches_in_epoch = 0
         sampler = getattr(self.train_data, "sampler", None)
         if hasattr(sampler, "set_epoch"):
@@ -523,7 +265,7 @@ class Trainer:
         Raises:
             TrainingDiverged: the loss or the gradient norm is NaN or infinite.
         """
-        batch = _to_device(batch, self.device)
+        batch = to_device(batch, self.device)
         if self._wrapped is None:
             self._wrapped = self._build_wrapped(batch)
         self.model.train()

@@ -1,7 +1,7 @@
 """``cnf-teach toy``: fit the conditional 2D flow to the conditional mixture and report nats.
 
 A seconds-long demonstration that the library works end to end on a fresh
-machine: it trains :class:`~cnf_teach.models.VectorFlow` on
+machine: it trains :class:`~cnf_teach.toy.VectorFlow` on
 :class:`~cnf_teach.data.ConditionalMixture2D` and compares its test log-likelihood
 with the true one.
 """
@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import trange
 
 from ..data.toy import ConditionalMixture2D
-from ..models.vector_flow import VectorFlow
+from .vector_flow import VectorFlow
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import UsageError
+    from ..errors import UsageError
 
     if args.steps < 1 or args.batch_size < 1:
         raise UsageError("--steps and --batch-size must be positive")

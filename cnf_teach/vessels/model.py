@@ -17,7 +17,7 @@ a fundus photograph $x$, all built on the same VGG-like conditioner $g(x)$ (Tabl
 
 A sample of either CNF is thresholded at $1/2$ (the boundary of the dequantization
 regions) to give a binary map; the mean of $N$ samples is the soft map that is
-scored with the PR curve (:mod:`cnf_teach.models.seg_eval`).
+scored with the PR curve (:mod:`cnf_teach.vessels.evaluation`).
 
 References:
     Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §3.2 (eq. 8),
@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -41,100 +40,13 @@ from ..flows.instancenorm import InstanceNormFlow
 from ..flows.multiscale import MultiScaleFlow
 from ..metrics import nats_to_bits_per_dim
 from ..nets.vgg import InstanceNormCouplingNet, VGGFeatures
+from .config import SegConfig
 
-__all__ = ["SegConfig", "SegFlow", "SegBaseline", "build_seg_model", "seg_loss"]
+__all__ = ["MODEL_KINDS", "SegFlow", "SegBaseline", "build_seg_model", "seg_loss"]
 
 ModelKind = Literal["cnf_binary", "cnf_uniform", "baseline"]
 #: The three models of Table 3 by name.
 MODEL_KINDS: tuple[str, ...] = ("cnf_binary", "cnf_uniform", "baseline")
-
-
-@dataclass
-class SegConfig:
-    """Architecture and training settings of the vessel models.
-
-    Attributes:
-        in_channels: Channels of $x$ (3: RGB).
-        levels: $L$, levels of the multi-scale flow.
-        steps: $K$, flow steps per level.
-        vgg_widths: Channels of the conditioner's blocks at $H$, $H/2$, $H/4$.
-        vgg_convs: Convolutions per conditioner block.
-        coupling_hidden: Hidden channels of Table 7's coupling net (32 in the paper).
-        prior_hidden: Hidden channels of the split and top prior networks.
-        deq_steps: Coupling steps of the binary dequantizer's flow.
-        deq_hidden: Hidden channels of the dequantizer's networks.
-        deq_features: Channels of the dequantizer's embedding of $(y, x)$.
-        beta: Weight of the vessel class in the baseline's weighted cross-entropy, in the
-            convention of :func:`cnf_teach.baselines.weighted_bce_loss` (vessels weighted
-            $2\\beta$, background $2(1-\\beta)$): 0.9 gives the background the weight 0.2,
-            i.e. a background weight of about 0.1 relative to the total.
-        pad_to: Images are padded to this square size (1024 in the paper); ``None`` pads
-            only to a multiple of $2^L$.
-        lr: Adam's learning rate.
-        batch_size: Images per batch.
-        epochs: Training epochs (2000 in the paper).
-        eval_samples: Samples averaged into the soft map (100 in the paper).
-    """
-
-    in_channels: int = 3
-    levels: int = 2
-    steps: int = 2
-    vgg_widths: tuple[int, int, int] = (32, 64, 128)
-    vgg_convs: int = 2
-    coupling_hidden: int = 32
-    prior_hidden: int = 32
-    deq_steps: int = 2
-    deq_hidden: int = 32
-    deq_features: int = 16
-    beta: float = 0.9
-    pad_to: int | None = 1024
-    lr: float = 1e-3
-    batch_size: int = 2
-    epochs: int = 2000
-    eval_samples: int = 100
-
-    def __post_init__(self) -> None:
-        self.vgg_widths = tuple(self.vgg_widths)  # a list after a JSON round trip
-        if self.levels != 2:
-            raise ValueError(
-                f"the vessel model conditions two levels with VGG features, so levels must be 2, got {self.levels}"
-            )
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
-        if not 0.0 < self.beta < 1.0:
-            raise ValueError(f"beta must be in (0, 1), got {self.beta}")
-
-    @classmethod
-    def paper_drive(cls) -> SegConfig:
-        """The DRIVE setting of §5.2: L=2, K=2, Adam 1e-3, batch 2, 1024x1024, 2000 epochs, 100 samples."""
-        return cls()
-
-    @classmethod
-    def tiny(cls) -> SegConfig:
-        """A CPU-sized model for tests, tutorials and the small-scale reproduction."""
-        return cls(
-            vgg_widths=(8, 16, 16),
-            vgg_convs=1,
-            coupling_hidden=16,
-            prior_hidden=16,
-            deq_steps=1,
-            deq_hidden=16,
-            deq_features=8,
-            pad_to=None,
-            batch_size=4,
-            epochs=50,
-            eval_samples=16,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict (stored in checkpoints)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SegConfig:
-        """Rebuild from :meth:`to_dict`'s output, ignoring unknown keys."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 class _Given(nn.Module):

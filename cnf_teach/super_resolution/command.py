@@ -1,7 +1,7 @@
 """``cnf-teach sr``: train, evaluate and sample the super-resolution models (Winkler et al. 2019, §5.1).
 
 - ``sr train --config tiny|paper-imagenet32|paper-imagenet64 [--data DIR] [--model cnf|baseline]``
-  trains the SR CNF (or its factorized baseline) with :mod:`cnf_teach.training`; ``DIR`` is a
+  trains the SR CNF (or its factorized baseline) with :mod:`cnf_teach.engine`; ``DIR`` is a
   folder of images (random HR patches of ``--patch`` pixels) or of downsampled-ImageNet npz
   files; without ``--data`` it trains on the images bundled with scikit-image.
 - ``sr eval --checkpoint CKPT --data DIR [--data DIR2 ...] --scale 2 [--json OUT]`` prints a
@@ -86,13 +86,13 @@ def _device_args(p: argparse.ArgumentParser) -> None:
 
 # --- shared helpers --------------------------------------------------------------------------
 def _usage(err: Exception) -> Exception:
-    from ..cli import UsageError
+    from ..errors import UsageError
 
     return UsageError(str(err).splitlines()[0] if str(err) else type(err).__name__)
 
 
 def _device(name: str) -> torch.device:
-    from ..training import resolve_device
+    from ..engine import resolve_device
 
     try:
         return resolve_device(name)
@@ -120,8 +120,8 @@ def _eval_set(folder: str, scale: int) -> Any:
 
 def _read_checkpoint(path: str) -> dict[str, Any]:
     """The checkpoint at ``path``, checked to be from SR training."""
-    from ..cli import UsageError
-    from ..training import load_checkpoint
+    from ..engine import load_checkpoint
+    from ..errors import UsageError
 
     try:
         ckpt = load_checkpoint(path)
@@ -138,8 +138,8 @@ def _read_checkpoint(path: str) -> dict[str, Any]:
 
 
 def _load_model(path: str, device: torch.device) -> Any:
-    from ..cli import UsageError
-    from ..models.sr import model_from_checkpoint
+    from ..errors import UsageError
+    from .checkpoint import model_from_checkpoint
 
     ckpt = _read_checkpoint(path)
     try:
@@ -166,9 +166,12 @@ def _train_set(args: argparse.Namespace, scale: int, patch: int) -> Any:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..cli import UsageError
-    from ..models.sr import SRConfig, build_sr_model, dataset_bits_per_dim, sr_checkpoint_state, sr_loss
-    from ..training import TrainConfig, Trainer, TrainingDiverged, make_loader
+    from ..engine import TrainConfig, Trainer, TrainingDiverged, make_loader
+    from ..errors import UsageError
+    from .checkpoint import sr_checkpoint_state
+    from .config import SRConfig
+    from .evaluation import dataset_bits_per_dim
+    from .model import build_sr_model, sr_loss
 
     try:
         config = SRConfig.preset(args.config)
@@ -279,10 +282,10 @@ class _Subset(torch.utils.data.Dataset):
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from ..cli import UsageError
     from ..data.natural import natural_sr_dataset
-    from ..models.sr import SuperResolutionCNF, dataset_bits_per_dim, make_upsample_fn
-    from ..sr_eval import evaluate_sr
+    from ..errors import UsageError
+    from .evaluation import dataset_bits_per_dim, evaluate_sr, make_upsample_fn
+    from .model import SuperResolutionCNF
 
     device = _device(args.device)
     if args.max_images is not None and args.max_images < 1:
@@ -344,9 +347,9 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_sample(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from ..cli import UsageError
     from ..data.images import load_image
-    from ..models.sr import make_upsample_fn
+    from ..errors import UsageError
+    from .evaluation import make_upsample_fn
 
     device = _device(args.device)
     if args.temperature < 0:

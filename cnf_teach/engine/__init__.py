@@ -1,0 +1,31 @@
+"""The training engine shared by every model: one job per module.
+
+- :mod:`.config`: :class:`TrainConfig`, the settings of a run;
+- :mod:`.devices`: ``--device auto|cpu|cuda|mps``;
+- :mod:`.distributed`: several GPUs under ``torchrun``;
+- :mod:`.loaders`: reproducible, sharded data loaders;
+- :mod:`.checkpoint`: atomic saves, loading, random state for exact resume;
+- :mod:`.trainer`: the loop itself (:class:`Trainer`).
+
+The engine knows nothing of flows or tasks: a task hands it a model and
+``loss_fn(model, batch) -> (loss, metrics)``.
+"""
+
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from .config import TrainConfig, TrainingDiverged
+from .devices import resolve_device
+from .distributed import distributed_info
+from .loaders import make_loader
+from .trainer import Trainer
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "TrainConfig",
+    "Trainer",
+    "TrainingDiverged",
+    "distributed_info",
+    "load_checkpoint",
+    "make_loader",
+    "resolve_device",
+    "save_checkpoint",
+]

@@ -1,0 +1,37 @@
+"""Super-resolution as likelihood learning (§5.1 of Winkler et al. 2019), in one place.
+
+- :mod:`.config`: :class:`SRConfig` and its presets (tiny, the paper's ImageNet32/64);
+- :mod:`.model`: the SR CNF and its parameter-matched discretized-logistic baseline;
+- :mod:`.evaluation`: the bicubic row, PSNR/SSIM on Y, bits/dim over a test set;
+- :mod:`.figures`: LR, bicubic, baseline and CNF samples side by side;
+- :mod:`.checkpoint`: rebuilding a model from a training checkpoint;
+- :mod:`.command`: ``cnf-teach sr train|eval|sample``.
+"""
+
+from .checkpoint import model_from_checkpoint, sr_checkpoint_state
+from .config import SR_PRESETS, SRConfig
+from .evaluation import (
+    bicubic_upsample,
+    dataset_bits_per_dim,
+    evaluate_sr,
+    make_upsample_fn,
+    per_image_bits_per_dim,
+)
+from .model import SuperResolutionBaseline, SuperResolutionCNF, build_sr_model, count_parameters, sr_loss
+
+__all__ = [
+    "SR_PRESETS",
+    "SRConfig",
+    "SuperResolutionBaseline",
+    "SuperResolutionCNF",
+    "bicubic_upsample",
+    "build_sr_model",
+    "count_parameters",
+    "dataset_bits_per_dim",
+    "evaluate_sr",
+    "make_upsample_fn",
+    "model_from_checkpoint",
+    "per_image_bits_per_dim",
+    "sr_checkpoint_state",
+    "sr_loss",
+]

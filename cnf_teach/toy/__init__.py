@@ -1,0 +1,9 @@
+"""The 2D conditional toy: a conditional RealNVP for vectors and the ``cnf-teach toy`` command.
+
+:class:`VectorFlow` is the flow of notebooks 02, 04 and 05; the command fits it to
+:class:`~cnf_teach.data.ConditionalMixture2D`, whose exact log-density is known.
+"""
+
+from .vector_flow import VectorFlow
+
+__all__ = ["VectorFlow"]

@@ -1,0 +1,101 @@
+"""Settings of the vessel models: :class:`SegConfig` and its presets.
+
+References:
+    Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §5.2 and
+    Tables 4, 5 and 7.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["SegConfig"]
+
+
+@dataclass
+class SegConfig:
+    """Architecture and training settings of the vessel models.
+
+    Attributes:
+        in_channels: Channels of $x$ (3: RGB).
+        levels: $L$, levels of the multi-scale flow.
+        steps: $K$, flow steps per level.
+        vgg_widths: Channels of the conditioner's blocks at $H$, $H/2$, $H/4$.
+        vgg_convs: Convolutions per conditioner block.
+        coupling_hidden: Hidden channels of Table 7's coupling net (32 in the paper).
+        prior_hidden: Hidden channels of the split and top prior networks.
+        deq_steps: Coupling steps of the binary dequantizer's flow.
+        deq_hidden: Hidden channels of the dequantizer's networks.
+        deq_features: Channels of the dequantizer's embedding of $(y, x)$.
+        beta: Weight of the vessel class in the baseline's weighted cross-entropy, in the
+            convention of :func:`cnf_teach.baselines.weighted_bce_loss` (vessels weighted
+            $2\\beta$, background $2(1-\\beta)$): 0.9 gives the background the weight 0.2,
+            i.e. a background weight of about 0.1 relative to the total.
+        pad_to: Images are padded to this square size (1024 in the paper); ``None`` pads
+            only to a multiple of $2^L$.
+        lr: Adam's learning rate.
+        batch_size: Images per batch.
+        epochs: Training epochs (2000 in the paper).
+        eval_samples: Samples averaged into the soft map (100 in the paper).
+    """
+
+    in_channels: int = 3
+    levels: int = 2
+    steps: int = 2
+    vgg_widths: tuple[int, int, int] = (32, 64, 128)
+    vgg_convs: int = 2
+    coupling_hidden: int = 32
+    prior_hidden: int = 32
+    deq_steps: int = 2
+    deq_hidden: int = 32
+    deq_features: int = 16
+    beta: float = 0.9
+    pad_to: int | None = 1024
+    lr: float = 1e-3
+    batch_size: int = 2
+    epochs: int = 2000
+    eval_samples: int = 100
+
+    def __post_init__(self) -> None:
+        self.vgg_widths = tuple(self.vgg_widths)  # a list after a JSON round trip
+        if self.levels != 2:
+            raise ValueError(
+                f"the vessel model conditions two levels with VGG features, so levels must be 2, got {self.levels}"
+            )
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if not 0.0 < self.beta < 1.0:
+            raise ValueError(f"beta must be in (0, 1), got {self.beta}")
+
+    @classmethod
+    def paper_drive(cls) -> SegConfig:
+        """The DRIVE setting of §5.2: L=2, K=2, Adam 1e-3, batch 2, 1024x1024, 2000 epochs, 100 samples."""
+        return cls()
+
+    @classmethod
+    def tiny(cls) -> SegConfig:
+        """A CPU-sized model for tests, tutorials and the small-scale reproduction."""
+        return cls(
+            vgg_widths=(8, 16, 16),
+            vgg_convs=1,
+            coupling_hidden=16,
+            prior_hidden=16,
+            deq_steps=1,
+            deq_hidden=16,
+            deq_features=8,
+            pad_to=None,
+            batch_size=4,
+            epochs=50,
+            eval_samples=16,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (stored in checkpoints)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SegConfig:
+        """Rebuild from :meth:`to_dict`'s output, ignoring unknown keys."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
