@@ -1,4 +1,4 @@
-"""Vessel models: instance norm as a bijection, the two CNFs, the factored baseline, and evaluation."""
+"""Vessel models: conditional actnorm (bijective instance norm), the two CNFs, the baseline, and evaluation."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from helpers import brute_force_logabsdet
 from cnf_teach.baselines import weighted_bce_loss
 from cnf_teach.data.drive import DriveDataset
 from cnf_teach.data.synthetic_retina import RetinaConfig, make_synthetic_drive
-from cnf_teach.flows.instancenorm import InstanceNormFlow
+from cnf_teach.flows.conditional_actnorm import ConditionalActNorm
 from cnf_teach.metrics import max_f_score, pr_curve, precision_recall
 from cnf_teach.vessels import SegBaseline, SegConfig, SegFlow, build_seg_model, evaluate_seg_model, seg_loss
 
 
 # --- instance normalisation inside a flow ---------------------------------------------------------
 def test_literal_instance_norm_is_not_a_bijection():
-    """(y - mean(y)) / std(y) per sample has a singular Jacobian: no density, hence InstanceNormFlow."""
+    """(y - mean(y)) / std(y) per sample has a singular Jacobian: no density, hence ConditionalActNorm."""
 
     def literal(v, i):
         return (v - v.mean(dim=(2, 3), keepdim=True)) / v.std(dim=(2, 3), keepdim=True)
@@ -30,8 +30,8 @@ def test_literal_instance_norm_is_not_a_bijection():
     assert (logabsdet < -20).all() or torch.isinf(logabsdet).all()
 
 
-def test_instance_norm_flow_logdet_matches_brute_force():
-    layer = InstanceNormFlow(4, cond_channels=3).double()
+def test_conditional_actnorm_logdet_matches_brute_force():
+    layer = ConditionalActNorm(4, cond_channels=3).double()
     perturb_(layer, 0.3)
     y = torch.randn(2, 4, 3, 3, dtype=torch.float64)
     h = torch.randn(2, 3, 3, 3, dtype=torch.float64)
@@ -43,8 +43,8 @@ def test_instance_norm_flow_logdet_matches_brute_force():
     assert not torch.allclose(logdet, logdet2)
 
 
-def test_instance_norm_flow_initialises_like_actnorm():
-    layer = InstanceNormFlow(3, cond_channels=2)
+def test_conditional_actnorm_initialises_like_actnorm():
+    layer = ConditionalActNorm(3, cond_channels=2)
     y = 3.0 + 2.0 * torch.randn(4, 3, 8, 8)
     z, _ = layer(y, torch.randn(4, 2, 8, 8))
     assert torch.allclose(z.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
@@ -61,8 +61,8 @@ def test_paper_config_is_the_papers():
     assert SegConfig.from_dict(cfg.to_dict()) == cfg
     model = SegFlow(cfg)
     couplings = [m for m in model.flow.modules() if type(m).__name__ == "AdditiveCoupling"]
-    norms = [m for m in model.flow.modules() if isinstance(m, InstanceNormFlow)]
-    assert len(couplings) == 4 and len(norms) == 4  # L * K steps, each with instance norm and additive coupling
+    norms = [m for m in model.flow.modules() if isinstance(m, ConditionalActNorm)]
+    assert len(couplings) == 4 and len(norms) == 4  # L * K steps, each with conditional actnorm and additive coupling
     with pytest.raises(ValueError, match="levels must be 2"):
         SegConfig(levels=3)
 

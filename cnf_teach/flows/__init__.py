@@ -7,10 +7,10 @@ Every layer follows one contract: ``z, logdet = layer(y, h=None)`` and
 from ..utils import check_finite
 from .actnorm import ActNorm
 from .base import Bijection, FlowSequence, Permute, Reverse, check_condition, sum_except_batch
+from .conditional_actnorm import ConditionalActNorm
 from .conv1x1 import InvertibleConv1x1
 from .coupling import AdditiveCoupling, AffineCoupling
 from .elementwise import ElementwiseAffine, Logit, Sigmoid
-from .instancenorm import InstanceNormFlow
 from .multiscale import FlowStep, MultiScaleFlow
 from .split import SplitPrior
 from .squeeze import Squeeze
@@ -20,6 +20,7 @@ __all__ = [
     "AdditiveCoupling",
     "AffineCoupling",
     "Bijection",
+    "ConditionalActNorm",
     "ElementwiseAffine",
     "FlowSequence",
     "FlowStep",
@@ -34,5 +35,4 @@ __all__ = [
     "check_condition",
     "check_finite",
     "sum_except_batch",
-    "InstanceNormFlow",
 ]

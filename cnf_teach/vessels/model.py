@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from ..baselines import weighted_bce_loss, weighted_bernoulli_log_prob, weighted_bernoulli_log_prob_per_dim
 from ..dequantization import BinaryDequantization, UniformDequantization, dequantized_log_likelihood
-from ..flows.instancenorm import InstanceNormFlow
+from ..flows.conditional_actnorm import ConditionalActNorm
 from ..flows.multiscale import MultiScaleFlow
 from ..metrics import nats_to_bits_per_dim
 from ..nets.vgg import InstanceNormCouplingNet, VGGFeatures
@@ -57,14 +57,14 @@ class _Given(nn.Module):
 
 
 def _norm_factory(in_channels: int, levels: int, cond_channels: Sequence[int]):
-    """Builds each step's :class:`InstanceNormFlow` with the conditioning width of its level."""
+    """Builds each step's :class:`ConditionalActNorm` with the conditioning width of its level."""
     by_width = {}
     channels = in_channels
     for level in range(levels):
         channels *= 4  # squeeze
         by_width[channels] = cond_channels[level]
         channels -= channels // 2  # split
-    return lambda c: InstanceNormFlow(c, by_width[c])
+    return lambda c: ConditionalActNorm(c, by_width[c])
 
 
 class SegFlow(nn.Module):

@@ -1,19 +1,24 @@
-"""Instance normalisation inside a flow: a per-sample affine map with an exact log-determinant.
+"""Conditional actnorm: actnorm whose shift and scale come from the instance statistics of $h = g(x)$.
 
-Winkler et al. 2019 (§5.2) use instance normalisation instead of actnorm in the
-vessel-segmentation flow. Taken literally, instance normalisation
-$z_c = (y_c - \\bar y_c) / s_c(y)$ with the mean and standard deviation of *each
-sample's own* channel is not a bijection: every output has zero mean and unit
-variance per channel, so two inputs that differ by a shift or a scale map to the same
-$z$. Its Jacobian is singular ($\\log|\\det| = -\\infty$), and a flow built from it has no
-density (the tests check this with the brute-force Jacobian).
+What the paper says. In the vessel-segmentation flow, Winkler et al. 2019 (§5.2, item
+*i)* of "Implementation") replace activation normalisation with instance normalisation
+(Ulyanov et al. 2016), without further detail.
 
-What we do instead, and why. The reason to prefer instance statistics over actnorm's
+Why a literal instance norm cannot be a flow layer. Instance normalisation maps each
+sample's channel to $z_c = (y_c - \\bar y_c) / s_c(y)$ with the mean $\\bar y_c$ and
+standard deviation $s_c(y)$ of *that sample's own* channel. Every output then has zero
+mean and unit variance per channel, so all inputs that differ only by a per-channel
+shift and positive scale map to the same $z$: the map is not injective, $y$ cannot be
+recovered from $z$, and its Jacobian is singular (two directions per channel are
+flattened; $\\log|\\det| = -\\infty$). A flow built from it has no density (the tests
+check this with the brute-force Jacobian).
+
+What this layer is instead. The reason to prefer instance statistics over actnorm's
 batch-initialised constants is that each image has its own statistics (illumination,
 vessel density), and with a batch of 2 a data-dependent initialisation is noisy. In a
 *conditional* flow every image comes with its conditioning features $h = g(x)$, and
 any map whose parameters depend on $h$ but not on $y$ stays an exact bijection in $y$.
-So :class:`InstanceNormFlow` is a per-sample, per-channel affine map
+So :class:`ConditionalActNorm` is a per-sample, per-channel affine map
 
 $$z_c = (y_c - b_c(h)) \\, e^{-s_c(h)}, \\qquad
   [b(h), s(h)] = [b^0, s^0] + W\\,[\\mathrm{mean}(h), \\mathrm{std}(h)],$$
@@ -22,7 +27,10 @@ where $\\mathrm{mean}(h)$, $\\mathrm{std}(h)$ are the instance statistics of the
 conditioning features (per channel, over pixels), $W$ a linear map that starts at
 zero, and $b^0, s^0$ actnorm's parameters with its data-dependent initialisation. Given
 $h$ the Jacobian is diagonal, $\\log|\\det \\partial z / \\partial y| = -HW\\sum_c s_c(h)$,
-exactly, per sample; without conditioning the layer is actnorm.
+exactly, per sample; without conditioning the layer is actnorm. This is the project's
+reading of §5.2 i) (see the "Readings and deviations" page); the instance norm of the
+paper's Table 7 sits inside a coupling network, which is never inverted, and is used
+literally there (:class:`cnf_teach.nets.vgg.InstanceNormCouplingNet`).
 
 References:
     Ulyanov, Vedaldi, Lempitsky. Instance Normalization. 2016.
@@ -38,7 +46,7 @@ from torch import Tensor, nn
 from ..utils import check_condition
 from .actnorm import ActNorm
 
-__all__ = ["InstanceNormFlow", "instance_statistics"]
+__all__ = ["ConditionalActNorm", "instance_statistics"]
 
 
 def instance_statistics(h: Tensor, eps: float = 1e-5) -> Tensor:
@@ -49,11 +57,13 @@ def instance_statistics(h: Tensor, eps: float = 1e-5) -> Tensor:
     return torch.cat([mean, std], dim=1)
 
 
-class InstanceNormFlow(ActNorm):
+class ConditionalActNorm(ActNorm):
     """Actnorm whose shift and log-scale also depend on the instance statistics of $h = g(x)$.
 
-    See the module docstring for why this (and not literal instance normalisation) is
-    the bijection. Works on images ``[B, C, H, W]``.
+    The project's bijective stand-in for the instance normalisation of §5.2 i); see the
+    module docstring for why a literal instance norm is not a bijection. Works on images
+    ``[B, C, H, W]``. Its parameters and buffers are actnorm's (``bias``, ``log_scale``,
+    ``initialized``) plus the linear map ``cond`` (``cond.weight``, ``cond.bias``).
 
     Args:
         num_channels: Channels $C$ of $y$.
@@ -84,7 +94,7 @@ class InstanceNormFlow(ActNorm):
     def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check(y)
         if y.dim() != 4:
-            raise ValueError(f"InstanceNormFlow expects images [B, C, H, W], got shape {tuple(y.shape)}")
+            raise ValueError(f"ConditionalActNorm expects images [B, C, H, W], got shape {tuple(y.shape)}")
         if self.training and not bool(self.initialized):
             self.initialize(y)  # actnorm's data-dependent start; W = 0, so this is exact
         b, s = self.shift_log_scale(y, h)
