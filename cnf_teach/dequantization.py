@@ -27,6 +27,12 @@ lower bound on $\\log P(y)$.
 :func:`dequantized_log_likelihood` averages such bounds, or forms the tighter
 importance-weighted bound (Burda et al. 2016; Hoogeboom et al. 2020) from $S > 1$ samples.
 
+Precision and validation: noise, samples and log-densities are computed in (at least)
+float32 under any autocast (only the networks may run in bf16; a bin of 8-bit data is
+narrower than bf16 resolves). The input checks (:func:`check_discrete`,
+:func:`check_binary`) cost one host sync each and are skipped inside ``torch.compile``;
+validate the data on the loader's side there.
+
 References:
     Winkler, Worrall, Hoogeboom, Welling. Learning Likelihoods with Conditional
     Normalizing Flows. arXiv:1912.00042, 2019, §2.1 (eqs. 2-5) and §3.2 (eq. 8).
@@ -51,7 +57,7 @@ from .flows.conv1x1 import InvertibleConv1x1
 from .flows.coupling import AffineCoupling
 from .flows.squeeze import Squeeze
 from .nets.coupling_nets import MLP, CouplingConvNet, zero_init_
-from .utils import check_finite, sum_except_batch
+from .utils import high_precision, is_compiling, sum_except_batch, to_high_precision
 
 __all__ = [
     "BinaryDequantization",
@@ -71,6 +77,9 @@ __all__ = [
 def check_discrete(y: Tensor, num_bins: int, name: str = "y") -> None:
     """Raise ``ValueError`` unless ``y`` holds integers in $\\{0, \\dots, K-1\\}$.
 
+    One host sync when the data are valid (none inside ``torch.compile``, where the check
+    is skipped); the diagnosis of what is wrong runs only after it failed.
+
     Args:
         y: Discrete data, any shape, integer or float dtype.
         num_bins: $K$.
@@ -78,24 +87,37 @@ def check_discrete(y: Tensor, num_bins: int, name: str = "y") -> None:
     """
     if y.dim() < 2:
         raise ValueError(f"{name} must be batched, [B, D] or [B, C, H, W]; got shape {tuple(y.shape)}")
-    check_finite(name, y.float() if not y.is_floating_point() else y)
+    if is_compiling():
+        return
+    ok = (y >= 0) & (y <= num_bins - 1)
+    if y.is_floating_point():
+        ok = ok & (y == torch.round(y))  # NaN fails every comparison, inf fails the range
+    if bool(ok.all()):
+        return
+    if y.is_floating_point() and not bool(torch.isfinite(y).all()):
+        bad = (~torch.isfinite(y)).sum().item()
+        raise ValueError(
+            f"{name} contains {bad} NaN/inf value(s); clean the input (e.g. torch.nan_to_num) "
+            "or check the data pipeline before computing a likelihood"
+        )
     if y.is_floating_point() and not torch.equal(y, torch.round(y)):
         raise ValueError(
             f"{name} must hold integers in {{0, ..., {num_bins - 1}}} (bin indices), but it has non-integer "
             f"values; pass the raw k-bit data (e.g. uint8 pixels), not data already scaled to [0, 1]"
         )
     lo, hi = y.min().item(), y.max().item()
-    if lo < 0 or hi > num_bins - 1:
-        raise ValueError(
-            f"{name} must lie in {{0, ..., {num_bins - 1}}} for num_bins={num_bins}, got values in [{lo:g}, {hi:g}]; "
-            f"build the dequantizer with the data's number of levels (256 for 8-bit, 2 for masks)"
-        )
+    raise ValueError(
+        f"{name} must lie in {{0, ..., {num_bins - 1}}} for num_bins={num_bins}, got values in [{lo:g}, {hi:g}]; "
+        f"build the dequantizer with the data's number of levels (256 for 8-bit, 2 for masks)"
+    )
 
 
 def check_binary(y: Tensor, name: str = "y") -> None:
-    """Raise ``ValueError`` unless every entry of ``y`` is exactly 0 or 1."""
+    """Raise ``ValueError`` unless every entry of ``y`` is exactly 0 or 1 (one host sync; skipped when compiling)."""
     if y.dim() < 2:
         raise ValueError(f"{name} must be batched, [B, D] or [B, C, H, W]; got shape {tuple(y.shape)}")
+    if is_compiling():
+        return
     if not bool(((y == 0) | (y == 1)).all()):
         bad = y[(y != 0) & (y != 1)]
         raise ValueError(
@@ -228,14 +250,16 @@ class ConditionalAffine(Bijection):
             raise ValueError("ConditionalAffine needs conditioning features c")
         if like.shape[1] != self.channels:
             raise ValueError(f"ConditionalAffine was built for {self.channels} channels, got {tuple(like.shape)}")
-        out = self.net(c)  # [B, 2C, ...]
+        out = self.net(c).to(high_precision(like.dtype))  # [B, 2C, ...], float32 even if the net ran in bf16
         return out[:, 0::2], 4.0 * torch.tanh(out[:, 1::2] / 4.0)
 
     def forward(self, eps: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        eps = to_high_precision(eps)
         shift, log_s = self._params(h, eps)
         return shift + torch.exp(log_s) * eps, sum_except_batch(log_s)
 
     def inverse(self, w: Tensor, h: Tensor | None = None) -> Tensor:
+        w = to_high_precision(w)
         shift, log_s = self._params(h, w)
         return (w - shift) * torch.exp(-log_s)
 
@@ -340,7 +364,7 @@ class UniformDequantization(nn.Module):
             ``v`` (float, shaped like ``y``, in $[0, 1)$) and ``log_q`` $= D\\log K$, ``[B]``.
         """
         check_discrete(y, self.num_bins)
-        y = y.float() if not y.is_floating_point() else y
+        y = to_high_precision(y)  # integers and bf16 -> float32
         v = _keep_in_bin((y + torch.rand_like(y)) / self.num_bins, y, self.num_bins)
         log_q = y.new_full((y.shape[0],), y[0].numel() * math.log(self.num_bins))
         return v, log_q
@@ -349,7 +373,9 @@ class UniformDequantization(nn.Module):
         """$\\log q(v \\mid y)$, ``[B]``: $D \\log K$ inside bin $y$, $-\\infty$ outside."""
         check_discrete(y, self.num_bins)
         inside = ((v * self.num_bins).floor() == y).reshape(v.shape[0], -1).all(dim=1)
-        log_q = v.new_full((v.shape[0],), v[0].numel() * math.log(self.num_bins))
+        log_q = torch.full(
+            (v.shape[0],), v[0].numel() * math.log(self.num_bins), dtype=high_precision(v.dtype), device=v.device
+        )
         return torch.where(inside, log_q, torch.full_like(log_q, -math.inf))
 
 
@@ -424,7 +450,7 @@ class _FlowDequantizer(nn.Module):
     def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check(y)
         ref = next(self.parameters())
-        y = y.to(ref.dtype)
+        y = y.to(high_precision(ref.dtype))
         c = self.features(y, h)
         eps = torch.randn_like(y)  # [B, ...]
         w, ld_flow = self.flow(eps, c)
@@ -436,6 +462,7 @@ class _FlowDequantizer(nn.Module):
     def log_prob(self, v: Tensor, y: Tensor, h: Tensor | None = None) -> Tensor:
         """$\\log q(v \\mid y, h)$ in nats, ``[B]``, for given $v$ inside $y$'s region (by inverting the flow)."""
         self._check(y)
+        v = to_high_precision(v)
         y = y.to(v.dtype)
         c = self.features(y, h)
         out = self._output_map()

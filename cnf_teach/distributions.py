@@ -7,6 +7,9 @@ $z = \\mu + \\tau\\,\\sigma \\odot \\epsilon$ with $\\epsilon \\sim \\mathcal{N}
 returns the mean, the deterministic "mode path" used for the paper's $\\tau = 0$
 super-resolution results (§5.1).
 
+Densities are evaluated in (at least) float32: under autocast the prior networks may run
+in bf16, but $z$, $\\mu$, $\\log\\sigma$ and the log-density are cast up before they meet.
+
 References:
     Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §3.1, eq. (7).
     Kingma, Dhariwal. Glow. NeurIPS 2018 (temperature, zero-initialised priors).
@@ -20,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from .nets.coupling_nets import NetFactory, zero_init_
-from .utils import check_condition, sum_except_batch
+from .utils import check_condition, high_precision, sum_except_batch, to_high_precision
 
 __all__ = [
     "LOG_2PI",
@@ -42,8 +45,9 @@ def gaussian_log_prob(z: Tensor, mean: Tensor | float = 0.0, log_std: Tensor | f
         log_std: $\\log \\sigma$, broadcastable to ``z``.
 
     Returns:
-        Log-density in nats, ``[B]``.
+        Log-density in nats, ``[B]``, in at least float32.
     """
+    z = to_high_precision(z)
     mean = torch.as_tensor(mean, dtype=z.dtype, device=z.device)
     log_std = torch.as_tensor(log_std, dtype=z.dtype, device=z.device)
     log_p = -0.5 * LOG_2PI - log_std - 0.5 * ((z - mean) * torch.exp(-log_std)) ** 2
@@ -144,8 +148,9 @@ class ConditionalGaussianPrior(nn.Module):
             )
 
     def params(self, h: Tensor) -> tuple[Tensor, Tensor]:
-        """$\\mu(h)$ and $\\log\\sigma(h)$, each ``[B, C, ...]``."""
+        """$\\mu(h)$ and $\\log\\sigma(h)$, each ``[B, C, ...]``, in at least float32."""
         out = self.net(h)
+        out = out.to(high_precision(out.dtype))
         return out[:, 0::2], out[:, 1::2]
 
     def log_prob(self, z: Tensor, h: Tensor) -> Tensor:

@@ -21,9 +21,14 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
-from ..utils import check_condition, sum_except_batch
+from ..utils import check_condition, high_precision, sum_except_batch
 
-__all__ = ["Bijection", "FlowSequence", "Reverse", "Permute", "sum_except_batch", "check_condition"]
+__all__ = ["Bijection", "FlowSequence", "Reverse", "Permute", "sum_except_batch", "check_condition", "zero_logdet"]
+
+
+def zero_logdet(y: Tensor) -> Tensor:
+    """A zero log-determinant for the batch ``y``: ``[B]``, in at least float32 (never bf16/fp16)."""
+    return torch.zeros(y.shape[0], dtype=high_precision(y.dtype), device=y.device)
 
 
 class Bijection(nn.Module):
@@ -65,7 +70,7 @@ class FlowSequence(Bijection):
         self.layers = nn.ModuleList(layers)
 
     def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        logdet = y.new_zeros(y.shape[0])  # [B]
+        logdet = zero_logdet(y)  # [B]
         for layer in self.layers:
             y, ld = layer(y, h)
             logdet = logdet + ld
@@ -109,7 +114,7 @@ class Permute(Bijection):
 
     def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check(y)
-        return y[:, self.perm], y.new_zeros(y.shape[0])
+        return y[:, self.perm], zero_logdet(y)
 
     def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
         self._check(z)

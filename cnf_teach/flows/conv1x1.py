@@ -9,6 +9,11 @@ coupling layers (Kingma & Dhariwal 2018, §3.2). Two ways to get $\\log|\\det W|
   permutation, $L$ unit lower-triangular, $U$ strictly upper-triangular; then
   $\\log|\\det W| = \\sum \\log|s|$, $O(C)$.
 
+Precision: the weight, its log-determinant, the product and the inverse are computed in
+float32 (float64 when the layer is in float64) with autocast switched off. In bf16 the
+matrix product would round away the dequantization noise of 8-bit data (a bin is about
+as wide as bf16's spacing after actnorm), and the layer would stop being a bijection.
+
 References:
     Kingma, Dhariwal. Glow: Generative Flow with Invertible 1x1 Convolutions. NeurIPS 2018.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..utils import autocast_off, high_precision
 from .base import Bijection
 
 __all__ = ["InvertibleConv1x1"]
@@ -59,13 +65,17 @@ class InvertibleConv1x1(Bijection):
         self.log_s = nn.Parameter(torch.log(torch.abs(s)))
 
     def weight_and_logabsdet(self) -> tuple[Tensor, Tensor]:
-        """The matrix $W$ ``[C, C]`` and $\\log|\\det W|$ (a scalar)."""
-        if not self.lu:
-            return self.weight, torch.linalg.slogdet(self.weight)[1]
-        lower = self.lower * self.lower_mask + self.eye
-        upper = self.upper * self.lower_mask.T + torch.diag(self.sign_s * torch.exp(self.log_s))
-        # P @ L is a row gather, L[perm_index]: saves one of the two C^3 matmuls (forward and backward).
-        return lower[self.perm.argmax(dim=1)] @ upper, self.log_s.sum()
+        """The matrix $W$ ``[C, C]`` and $\\log|\\det W|$ (a scalar), in at least float32 under any autocast."""
+        ref = self.weight if not self.lu else self.lower
+        dtype = high_precision(ref.dtype)
+        with autocast_off(ref):
+            if not self.lu:
+                weight = self.weight.to(dtype)
+                return weight, torch.linalg.slogdet(weight)[1]
+            lower = self.lower.to(dtype) * self.lower_mask + self.eye
+            upper = self.upper.to(dtype) * self.lower_mask.T + torch.diag(self.sign_s * torch.exp(self.log_s.to(dtype)))
+            # P @ L is a row gather, L[perm_index]: saves one of the two C^3 matmuls (forward and backward).
+            return lower[self.perm.argmax(dim=1)] @ upper, self.log_s.to(dtype).sum()
 
     def _check(self, y: Tensor) -> None:
         if y.dim() < 2 or y.shape[1] != self.num_channels:
@@ -78,9 +88,14 @@ class InvertibleConv1x1(Bijection):
         self._check(y)
         weight, logabsdet = self.weight_and_logabsdet()
         pixels = y[0, 0].numel()  # H * W
-        return _apply(weight, y), (logabsdet * pixels).expand(y.shape[0])
+        dtype = torch.promote_types(weight.dtype, y.dtype)
+        with autocast_off(y):
+            z = _apply(weight.to(dtype), y.to(dtype))  # [B, C, H, W]
+        return z, (logabsdet * pixels).expand(y.shape[0])
 
     def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
         self._check(z)
         weight, _ = self.weight_and_logabsdet()
-        return _apply(torch.linalg.inv(weight), z)
+        dtype = torch.promote_types(weight.dtype, z.dtype)
+        with autocast_off(z):
+            return _apply(torch.linalg.inv(weight.to(dtype)), z.to(dtype))

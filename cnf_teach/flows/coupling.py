@@ -12,6 +12,11 @@ concatenating the feature map $h = g(x)$ to $y_a$ before the network. With
 $s \\equiv 1$ the layer is *additive* (volume preserving, $\\log|\\det| = 0$; NICE),
 as used for the vessel-segmentation model (§5.2).
 
+Precision: under autocast the network may run in bf16; its output is cast to (at least)
+float32 before the scale, the shift and the log-determinant are applied, so the coupling
+stays an exact bijection with an exact log-determinant (the inverse recomputes the same
+network output from the same $y_a$).
+
 References:
     Dinh, Krueger, Bengio. NICE: Non-linear Independent Components Estimation. 2015.
     Dinh, Sohl-Dickstein, Bengio. Density estimation using Real NVP. ICLR 2017.
@@ -28,7 +33,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..nets.coupling_nets import MLP, CouplingConvNet, NetFactory
-from .base import Bijection, check_condition, sum_except_batch
+from ..utils import high_precision, to_high_precision
+from .base import Bijection, check_condition, sum_except_batch, zero_logdet
 
 __all__ = ["AffineCoupling", "AdditiveCoupling", "ScaleFunction"]
 
@@ -67,7 +73,11 @@ class _Coupling(Bijection):
         self.net = factory(self.split + cond_channels, self.params_per_feature * (num_features - self.split))
 
     def _net_input(self, y_a: Tensor, h: Tensor | None) -> Tensor:
-        return y_a if h is None else torch.cat([y_a, h], dim=1)  # [B, split + C_h, ...]
+        return y_a if h is None else torch.cat([y_a, h.to(y_a.dtype)], dim=1)  # [B, split + C_h, ...]
+
+    def _net(self, y_a: Tensor, h: Tensor | None) -> Tensor:
+        """The network's output in the bijection's precision (float32 even when the network ran in bf16)."""
+        return self.net(self._net_input(y_a, h)).to(high_precision(y_a.dtype))
 
     def _check(self, y: Tensor, h: Tensor | None) -> None:
         if y.dim() < 2 or y.shape[1] != self.num_features:
@@ -116,7 +126,7 @@ class AffineCoupling(_Coupling):
         self.scale = scale
 
     def _scale_shift(self, y_a: Tensor, h: Tensor | None) -> tuple[Tensor, Tensor]:
-        out = self.net(self._net_input(y_a, h))  # [B, 2 * (D - split), ...]
+        out = self._net(y_a, h)  # [B, 2 * (D - split), ...]
         raw, shift = out[:, 0::2], out[:, 1::2]
         if self.scale == "sigmoid":
             log_s = F.logsigmoid(raw + 2.0)
@@ -126,6 +136,7 @@ class AffineCoupling(_Coupling):
 
     def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check(y, h)
+        y = to_high_precision(y)
         y_a, y_b = y[:, : self.split], y[:, self.split :]
         log_s, t = self._scale_shift(y_a, h)
         z_b = y_b * torch.exp(log_s) + t
@@ -133,6 +144,7 @@ class AffineCoupling(_Coupling):
 
     def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
         self._check(z, h)
+        z = to_high_precision(z)
         z_a, z_b = z[:, : self.split], z[:, self.split :]
         log_s, t = self._scale_shift(z_a, h)
         y_b = (z_b - t) * torch.exp(-log_s)
@@ -150,12 +162,14 @@ class AdditiveCoupling(_Coupling):
 
     def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check(y, h)
+        y = to_high_precision(y)
         y_a, y_b = y[:, : self.split], y[:, self.split :]
-        z_b = y_b + self.net(self._net_input(y_a, h))
-        return torch.cat([y_a, z_b], dim=1), y.new_zeros(y.shape[0])
+        z_b = y_b + self._net(y_a, h)
+        return torch.cat([y_a, z_b], dim=1), zero_logdet(y)
 
     def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
         self._check(z, h)
+        z = to_high_precision(z)
         z_a, z_b = z[:, : self.split], z[:, self.split :]
-        y_b = z_b - self.net(self._net_input(z_a, h))
+        y_b = z_b - self._net(z_a, h)
         return torch.cat([z_a, y_b], dim=1)

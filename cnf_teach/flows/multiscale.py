@@ -30,9 +30,9 @@ from torch import Tensor, nn
 
 from ..distributions import ConditionalGaussianPrior, gaussian_log_prob
 from ..nets.coupling_nets import NetFactory
-from ..utils import check_finite
+from ..utils import check_finite, to_high_precision
 from .actnorm import ActNorm
-from .base import Bijection, FlowSequence
+from .base import Bijection, FlowSequence, zero_logdet
 from .conv1x1 import InvertibleConv1x1
 from .coupling import AdditiveCoupling, AffineCoupling, ScaleFunction
 from .split import SplitPrior
@@ -191,7 +191,8 @@ class MultiScaleFlow(nn.Module):
         log-determinants (the split priors' $-\\sum\\log\\sigma$ included).
         """
         self._check_input(y)
-        logdet = y.new_zeros(y.shape[0])
+        y = to_high_precision(y)  # the bijections compute in float32 even under autocast
+        logdet = zero_logdet(y)  # [B]
         latents: list[Tensor] = []
         for level in range(self.levels):
             y, _ = self.squeeze(y)  # [B, C_l, H_l, W_l]
@@ -226,7 +227,7 @@ class MultiScaleFlow(nn.Module):
             y: Data, ``[B, C, H, W]`` with $H, W$ divisible by $2^L$.
             x: Conditioning input (whatever the conditioner takes), or ``None``.
         """
-        check_finite("y", y)
+        check_finite("y", y)  # skipped under torch.compile: validate on the data side there
         hs = self.features(x)
         latents, logdet = self.transform(y, hs)
         log_p = logdet

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nets.coupling_nets import NetFactory, zero_init_
+from ..utils import high_precision, to_high_precision
 from .base import Bijection, check_condition, sum_except_batch
 
 __all__ = ["SplitPrior"]
@@ -76,13 +77,18 @@ class SplitPrior(Bijection):
         check_condition(self, y, h, self.cond_channels)
 
     def params(self, z0: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """$\\mu(z_0, h)$ and $\\log\\sigma(z_0, h)$ of the factored-out half, each ``[B, C - keep, ...]``."""
-        out = self.net(z0 if h is None else torch.cat([z0, h], dim=1))
+        """$\\mu(z_0, h)$ and $\\log\\sigma(z_0, h)$ of the factored-out half, each ``[B, C - keep, ...]``.
+
+        The network may run in bf16 under autocast; its output comes back in (at least) float32.
+        """
+        out = self.net(z0 if h is None else torch.cat([z0, h.to(z0.dtype)], dim=1))
+        out = out.to(high_precision(z0.dtype))
         return out[:, 0::2], out[:, 1::2]
 
     def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """$[z_0, z_1] \\to [z_0, \\epsilon]$; ``logdet`` $= -\\sum\\log\\sigma(z_0, h)$."""
         self._check(y, h)
+        y = to_high_precision(y)
         z0, z1 = y[:, : self.keep], y[:, self.keep :]
         mean, log_std = self.params(z0, h)
         eps = (z1 - mean) * torch.exp(-log_std)
@@ -91,12 +97,14 @@ class SplitPrior(Bijection):
     def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
         """$[z_0, \\epsilon] \\to [z_0, \\mu + \\sigma\\epsilon]$."""
         self._check(z, h)
+        z = to_high_precision(z)
         z0, eps = z[:, : self.keep], z[:, self.keep :]
         mean, log_std = self.params(z0, h)
         return torch.cat([z0, mean + torch.exp(log_std) * eps], dim=1)
 
     def sample(self, z0: Tensor, h: Tensor | None = None, temperature: float = 1.0) -> Tensor:
         """Draw $z_1 \\sim \\mathcal{N}(\\mu(z_0, h), (\\tau\\sigma)^2)$ and return $[z_0, z_1]$."""
+        z0 = to_high_precision(z0)
         mean, log_std = self.params(z0, h)
         z1 = mean + temperature * torch.exp(log_std) * torch.randn_like(mean)
         return torch.cat([z0, z1], dim=1)

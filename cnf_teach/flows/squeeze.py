@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .base import Bijection
+from .base import Bijection, zero_logdet
 
 __all__ = ["Squeeze"]
 
@@ -41,7 +41,7 @@ class Squeeze(Bijection):
             )
         z = y.view(b, c, height // f, f, width // f, f)
         z = z.permute(0, 1, 3, 5, 2, 4).reshape(b, c * f * f, height // f, width // f)
-        return z, y.new_zeros(b)
+        return z, zero_logdet(y)
 
     def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
         b, c, height, width = z.shape
