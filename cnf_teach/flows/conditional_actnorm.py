@@ -32,6 +32,10 @@ reading of §5.2 i) (see the "Readings and deviations" page); the instance norm 
 paper's Table 7 sits inside a coupling network, which is never inverted, and is used
 literally there (:class:`cnf_teach.nets.vgg.InstanceNormCouplingNet`).
 
+Precision: the statistics of $h$ and the linear map run in (at least) float32 with autocast
+off, whatever precision the conditioner used, so $b(h)$, $s(h)$ and the log-determinant are as
+exact as in a float32 run.
+
 References:
     Ulyanov, Vedaldi, Lempitsky. Instance Normalization. 2016.
     Kingma, Dhariwal. Glow. NeurIPS 2018 (actnorm and its initialisation).
@@ -43,7 +47,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..utils import check_condition
+from ..utils import autocast_off, check_condition, high_precision, to_high_precision
 from .actnorm import ActNorm
 
 __all__ = ["ConditionalActNorm", "instance_statistics"]
@@ -86,7 +90,9 @@ class ConditionalActNorm(ActNorm):
         s = self.log_scale.view(1, -1).expand(y.shape[0], -1)
         if self.cond is not None:
             check_condition(self, y, h, self.cond_channels)
-            delta = self.cond(instance_statistics(h))  # [B, 2C]
+            with autocast_off(h):
+                stats = instance_statistics(h.to(high_precision(self.cond.weight.dtype)))  # [B, 2 C_h]
+                delta = self.cond(stats)  # [B, 2C]
             b = b + delta[:, 0::2]
             s = s + delta[:, 1::2]
         return b[..., None, None], s[..., None, None]
@@ -95,7 +101,8 @@ class ConditionalActNorm(ActNorm):
         self._check(y)
         if y.dim() != 4:
             raise ValueError(f"ConditionalActNorm expects images [B, C, H, W], got shape {tuple(y.shape)}")
-        if self.training and not bool(self.initialized):
+        y = to_high_precision(y)
+        if self.training and not self._initialized:
             self.initialize(y)  # actnorm's data-dependent start; W = 0, so this is exact
         b, s = self.shift_log_scale(y, h)
         z = (y - b) * torch.exp(-s)
@@ -104,5 +111,6 @@ class ConditionalActNorm(ActNorm):
 
     def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
         self._check(z)
+        z = to_high_precision(z)
         b, s = self.shift_log_scale(z, h)
         return z * torch.exp(s) + b
