@@ -119,7 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser)
     parser.add_argument("--minutes", type=float, default=4.5, help="CPU minutes of training, all three models")
-    parser.add_argument("--figures", type=Path, default=None, help="write Figure 4/5-like PNGs there")
+    parser.add_argument("--figures", type=Path, default=None, help="write PNGs like the vessel Figures 4 and 5 there")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:

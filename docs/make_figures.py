@@ -4,8 +4,8 @@ Run ``make figures`` (or ``python docs/make_figures.py``). Each figure is made b
 library's own code from a model trained for a few minutes on a CPU, and written at a
 modest size under ``docs/assets/``:
 
-- ``conditional-toy.png``: the conditional 2D problem of Winkler et al. 2019 (§3, the
-  point of Fig. 1): $p(y \\mid x)$ is one mode at $x = -1$ and two at $x = 1$. A
+- ``conditional-toy.png``: the conditional 2D problem of Winkler et al. 2019 (§3.1: a
+  conditional flow can model a multimodal $p(y \\mid x)$): $p(y \\mid x)$ is one mode at $x = -1$ and two at $x = 1$. A
   conditional flow (:class:`cnf_teach.toy.VectorFlow`) learns the split; a
   factorized Gaussian $\\mathcal{N}(\\mu(x), \\sigma(x))$, the same model without
   coupling layers, can only blur the modes into one.

@@ -4,7 +4,8 @@ The conditional toy problem is the one the tutorials use to show why conditionin
 must reach more than the mean: $p(y \\mid x)$ for $x \\in [-1, 1]$ is a mixture of two
 Gaussians whose modes coincide at $x = -1$, then move apart and split as $x$ grows.
 A factorized Gaussian $\\mathcal{N}(\\mu(x), \\sigma(x))$ can only blur the two modes
-into one; a conditional flow can represent both (Winkler et al. 2019, §3, Fig. 1).
+into one; a conditional flow can represent both (Winkler et al. 2019, §3.1: conditional
+flows can model multimodal conditional distributions).
 """
 
 from __future__ import annotations

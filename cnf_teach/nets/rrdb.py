@@ -1,6 +1,6 @@
 """RRDB: the residual-in-residual dense network of ESRGAN, as the SR models' conditioner $g(x)$.
 
-The super-resolution CNF of Winkler et al. 2019 (§5.1, Table 5) conditions every
+The super-resolution CNF of Winkler et al. 2019 (§5.1, Table 8) conditions every
 coupling, split prior and the top prior on features of the low-resolution image $x$
 computed by an RRDB network (Wang et al. 2018): 16 residual-in-residual dense blocks with
 growth 32 and 128 feature ("context") channels; the factorized baseline uses the same
@@ -22,7 +22,7 @@ averaging to shrink and bilinear interpolation to enlarge.
 References:
     Wang et al. ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks. ECCV
     Workshops 2018, §3.1.
-    Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §5.1, Table 5.
+    Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §5.1, Table 8.
 """
 
 from __future__ import annotations

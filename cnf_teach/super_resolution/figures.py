@@ -1,12 +1,13 @@
 """Figures for super-resolution: LR | bicubic | baseline mode | CNF samples per temperature | HR.
 
-The comparison of Fig. 4 of Winkler et al. 2019: the factorized baseline's most likely
+The comparison of Fig. 3 of Winkler et al. 2019 (CNF samples at several temperatures beside
+the factorized baseline; Fig. 2 shows the baseline's mode): the factorized baseline's most likely
 image is blurry (every pixel on its own picks the middle of its uncertainty), while samples
 of the CNF at temperature $\\tau$ trade sharpness ($\\tau$ near 1) against noise; $\\tau = 0$
 follows the priors' means and is deterministic.
 
 References:
-    Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §5.1, Fig. 4.
+    Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §5.1, Figs. 2 and 3.
 """
 
 from __future__ import annotations

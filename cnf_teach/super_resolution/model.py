@@ -206,7 +206,7 @@ class SuperResolutionBaseline(DiscretizedLogisticBaseline):
         self.config = config
 
     def log_prob(self, y: Tensor, x: Tensor) -> Tensor:
-        """Exact $\\log P(y \\mid x)$ in nats, ``[B]`` (eq. (6) of Winkler et al. 2019)."""
+        """Exact $\\log P(y \\mid x)$ in nats, ``[B]`` (the factorized model of eq. (6) of Winkler et al. 2019)."""
         _check_pair(self, y, x, self.config.scale, 1)
         return super().log_prob(y, x)
 

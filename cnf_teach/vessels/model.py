@@ -166,7 +166,7 @@ class SegBaseline(nn.Module):
     """The factored baseline: VGG features -> per-pixel logits, weighted cross-entropy (eq. (9)).
 
     "The same architecture run feed-forward": the conditioner of :class:`SegFlow`, then a
-    small decoder of Table 7's blocks that brings $h_1$ up to $h_0$'s resolution, then to
+    small decoder of blocks like Table 7's coupling network that brings $h_1$ up to $h_0$'s resolution, then to
     the full resolution, concatenating the features of each scale on the way.
 
     Args:
