@@ -35,9 +35,9 @@ class SRConfig:
         deq_steps: Coupling steps of the variational dequantizer's noise flow.
         deq_hidden: Hidden channels of the variational dequantizer.
         patch: Side of the HR training images or crops (32 for ImageNet32, 64 for ImageNet64).
-        batch_size: Batch size (Table 8: 64).
-        lr: Adam learning rate (Table 8: 1e-4).
-        train_steps: Training iterations (Table 8: 200k).
+        batch_size: Batch size (Table 5: 64).
+        lr: Adam learning rate (Table 5: 1e-4).
+        train_steps: Training iterations (§5.1 and Appendix A: 200k).
         warmup_steps: Linear learning-rate warm-up.
         grad_clip: Maximum gradient norm.
     """
