@@ -1,6 +1,11 @@
-"""Synthetic retinas: DRIVE's layout, plausible statistics, and vessels that look like vessels."""
+"""Synthetic retinas: DRIVE's layout, plausible statistics, vessels that look like vessels, and a random
+annotation process whose two floors (entropy and factorized) match their closed forms."""
 
 from __future__ import annotations
+
+import itertools
+import json
+import math
 
 import numpy as np
 import torch
@@ -8,7 +13,15 @@ from scipy import ndimage
 from skimage import filters
 
 from cnf_teach.data.drive import read_drive_split
-from cnf_teach.data.synthetic_retina import RetinaConfig, make_synthetic_drive, synthetic_retina
+from cnf_teach.data.synthetic_retina import (
+    AnnotationProcess,
+    RetinaConfig,
+    annotation_floors,
+    draw_retina,
+    make_synthetic_drive,
+    read_floors,
+    synthetic_retina,
+)
 from cnf_teach.metrics import precision_recall
 
 
@@ -94,3 +107,116 @@ def test_a_model_trained_on_them_finds_vessels_in_a_real_fundus(tmp_path):
     r_model = np.corrcoef(response[fov], vesselness[fov])[0, 1]
     r_dark = np.corrcoef(-green[fov], vesselness[fov])[0, 1]
     assert r_model > 0.45 and r_model > r_dark + 0.3, (r_model, r_dark)
+
+
+def _hb(p: float) -> float:
+    return 0.0 if p in (0.0, 1.0) else -(p * math.log2(p) + (1 - p) * math.log2(1 - p))
+
+
+def _process(owner, level, parent, include, offsets=(0.0, 1.0, 0.0)) -> AnnotationProcess:
+    owner = np.array(owner, np.int32)
+    return AnnotationProcess(owner, np.array(level, np.int8), np.array(parent), np.array(include), offsets, owner > -2)
+
+
+def _exhaustive(proc: AnnotationProcess) -> tuple[float, np.ndarray]:
+    """H(Y) and the pixel marginals by enumerating every mask of a tiny process."""
+    shape = proc.owner.shape
+    total, entropy, marg = 0.0, 0.0, np.zeros(shape)
+    for bits in itertools.product((0, 1), repeat=proc.owner.size):
+        y = np.array(bits, np.uint8).reshape(shape)
+        lp = proc.log2_prob(y)
+        if lp == -math.inf:
+            continue
+        p = 2.0**lp
+        total += p
+        entropy -= p * lp
+        marg += p * y
+    assert abs(total - 1.0) < 1e-9, total  # log2_prob is a normalised law over masks
+    return entropy, marg
+
+
+def test_floors_of_one_faint_branch_have_the_binary_entropy():
+    """A root pixel (always drawn) and a branch pixel drawn with probability p: both floors are H_b(p)."""
+    p = 0.3
+    proc = _process([[0, 1]], [[0, 0]], [-1, 0], [0.5, p])  # a root's probability is forced to 1
+    floors = annotation_floors(proc)
+    assert floors.num_pixels == 2 and math.isclose(floors.entropy_bits, _hb(p))
+    assert math.isclose(floors.factorized_bits, _hb(p)) and math.isclose(floors.entropy_per_pixel, _hb(p) / 2)
+    assert np.allclose(proc.pixel_marginals(), [[1.0, p]])
+
+
+def test_a_branch_drawn_whole_costs_once_jointly_and_per_pixel_when_factorized():
+    """Two pixels of one branch, fully correlated: joint floor H_b(p), factorized floor 2 H_b(p)."""
+    p = 0.3
+    proc = _process([[0, 1, 1]], [[0, 0, 0]], [-1, 0], [1.0, p])
+    assert math.isclose(proc.entropy_bits(), _hb(p)) and math.isclose(proc.factorized_bits(), 2 * _hb(p))
+    h, marg = _exhaustive(proc)
+    assert math.isclose(h, _hb(p)) and np.allclose(marg, proc.pixel_marginals())
+
+
+def test_width_offsets_and_nested_branches_match_closed_forms():
+    """Offsets (a, b, c) on a root with pixels at levels 0, 1, 2; a child (p1) and grandchild (p2) of one pixel."""
+    a, b, c = 0.2, 0.5, 0.3
+    p1, p2 = 0.6, 0.25
+    owner = [[0, 0, 0, 1, 2]]
+    level = [[0, 1, 2, 0, 0]]
+    proc = _process(owner, level, [-1, 0, 1], [1.0, p1, p2], (a, b, c))
+    h_off = -sum(x * math.log2(x) for x in (a, b, c))
+    # Joint: the root's offset, then the child's inclusion, then (if included) the grandchild's.
+    # The child and grandchild own only level-0 pixels, so their offsets are invisible (no entropy).
+    expected_h = h_off + _hb(p1) + p1 * _hb(p2)
+    expected_f = _hb(b + c) + _hb(c) + _hb(p1) + _hb(p1 * p2)
+    assert math.isclose(proc.entropy_bits(), expected_h) and math.isclose(proc.factorized_bits(), expected_f)
+    h, marg = _exhaustive(proc)
+    assert math.isclose(h, expected_h) and np.allclose(marg, proc.pixel_marginals())
+
+
+def test_a_branch_that_cannot_show_its_inclusion_follows_its_parent():
+    """A child owning only a pixel that its narrowest drawing misses (level 1) is drawn iff its parent is."""
+    p = 0.4
+    proc = _process([[0, 1, 2]], [[0, 0, 1]], [-1, 0, 1], [1.0, p, 0.1], (0.5, 0.5, 0.0))
+    assert proc.include_prob[2] == 1.0
+    expected = _hb(p) + p * 1.0  # the grandchild's offset (levels 0 | 1, 2) is one fair bit when drawn
+    h, marg = _exhaustive(proc)
+    assert math.isclose(proc.entropy_bits(), expected) and math.isclose(h, expected)
+    assert np.allclose(marg, proc.pixel_marginals())
+
+
+def test_monte_carlo_floors_agree_with_the_closed_forms_on_a_retina():
+    rng = np.random.default_rng(0)
+    retina = draw_retina(RetinaConfig(height=48, width=48), rng)
+    floors = annotation_floors(retina.process, mc_samples=400, rng=rng)
+    assert 0 < floors.entropy_bits < floors.factorized_bits  # a joint model has something to win
+    assert abs(floors.entropy_bits_mc - floors.entropy_bits) < 4 * floors.entropy_bits_mc_se + 1e-9
+    assert abs(floors.factorized_bits_mc - floors.factorized_bits) < 4 * floors.factorized_bits_mc_se + 1e-9
+    assert floors.num_fov_pixels == int(retina.mask.sum())
+    # Every draw is a whole-branch, whole-segment-offset annotation that the process can explain.
+    for y in retina.process.sample(rng, 20):
+        assert np.isfinite(retina.process.log2_prob(y))
+    assert not np.isfinite(retina.process.log2_prob(np.ones((48, 48))))
+
+
+def test_annotations_are_random_given_the_photograph_and_coherent_along_branches():
+    rng = np.random.default_rng(2)
+    retina = draw_retina(RetinaConfig(height=64, width=64), rng)
+    a, b = retina.annotate(rng), retina.annotate(rng)
+    assert not np.array_equal(a, b)
+    proc = retina.process
+    # Each segment's cell is drawn all-or-nothing at its core: never some core pixels without the others.
+    for s in range(proc.num_segments):
+        core = (proc.owner == s) & (proc.level == 0)
+        if core.any():
+            assert a[core].all() or not a[core].any()
+
+
+def test_synth_writes_the_floors_of_every_test_image(tmp_path):
+    cfg = RetinaConfig(height=40, width=40)
+    root = make_synthetic_drive(tmp_path, num_train=1, num_test=3, config=cfg, seed=1, mc_samples=50)
+    doc = read_floors(root)
+    assert json.loads((root / "test" / "floors.json").read_text()) == doc
+    assert [r["image"] for r in doc["images"]] == ["01", "02", "03"]
+    for row in doc["images"]:
+        assert 0 < row["entropy_per_fov_pixel"] < row["factorized_per_fov_pixel"]
+        assert math.isclose(row["entropy_per_pixel"] * row["num_pixels"], row["entropy_bits"])
+        assert abs(row["entropy_bits_mc"] - row["entropy_bits"]) < 5 * row["entropy_bits_mc_se"] + 1e-9
+    assert doc["mean"]["entropy_per_pixel"] < doc["mean"]["entropy_per_fov_pixel"]
