@@ -48,7 +48,18 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    check_optimizer_state,
+    check_same_structure,
+    load_checkpoint,
+    load_model_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    validate_checkpoint,
+)
 from .config import TrainConfig, TrainingDiverged, lr_factor
 from .devices import resolve_device, to_device
 from .distributed import distributed_info, init_distributed
@@ -86,7 +97,8 @@ class Trainer:
         config: :class:`TrainConfig`.
         eval_fn: ``eval_fn(model) -> dict`` run every ``eval_every`` steps and at the end.
         task: ``"sr"`` or ``"seg"``, stored in checkpoints so that each CLI recognises its own.
-        extra_state: Anything picklable to store in checkpoints (e.g. the model's config).
+        extra_state: Plain data (dicts, lists, strings, numbers, tensors) stored in checkpoints as
+            ``extra``, e.g. the model's config; see :mod:`cnf_teach.engine.checkpoint`.
 
     Example:
         >>> trainer = Trainer(model, loss_fn, loader, TrainConfig(steps=100, out_dir="runs/a"))
@@ -154,7 +166,7 @@ class Trainer:
             "data": {"epoch": self.epoch, "batches": self.batches_in_epoch, "epoch_rng": self.epoch_rng},
             "extra": self.extra_state,
             "metrics": {"train": self.history[-1] if self.history else {}, "eval": self.last_eval},
-            "torch_version": torch.__version__,
+            "torch_version": str(torch.__version__),
         }
 
     def save(self, path: str | os.PathLike | None = None) -> Path | None:
@@ -165,23 +177,40 @@ class Trainer:
         return save_checkpoint(self.state_dict(), path)
 
     def load(self, path_or_state: str | os.PathLike | Mapping[str, Any]) -> Trainer:
-        """Restore model, optimizer, scheduler, step, data position and random state."""
-        ckpt = path_or_state if isinstance(path_or_state, Mapping) else load_checkpoint(path_or_state)
-        if ckpt.get("task") != self.task:
-            raise ValueError(
-                f"this checkpoint was written by a {ckpt.get('task')!r} run, not {self.task!r}; "
-                "use the matching command"
-            )
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.step = int(ckpt["step"])
-        data = ckpt.get("data") or {}
-        self.epoch = int(data.get("epoch", 0))
-        self.batches_in_epoch = int(data.get("batches", 0))
+        """Restore model, optimizer, scheduler, step, data position and random state.
+
+        Everything is checked against this trainer's model and optimizer before anything is
+        restored, so a bad checkpoint leaves the trainer as it was.
+
+        Raises:
+            ValueError: (one line) another task's checkpoint, a weights-only file, or entries
+                that do not fit this model, optimizer or data.
+        """
+        if isinstance(path_or_state, Mapping):
+            source = "the checkpoint"
+            ckpt = validate_checkpoint(dict(path_or_state), source)
+        else:
+            source = str(path_or_state)
+            ckpt = load_checkpoint(path_or_state)
+        return self._restore(ckpt, source)
+
+    def _restore(self, ckpt: Mapping[str, Any], source: str) -> Trainer:
+        """:meth:`load` of a checkpoint already read and checked by :func:`validate_checkpoint`."""
+        self._check_resumable(ckpt, source)
+        load_model_state(self.model, ckpt["model"], source)
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as err:
+            raise CheckpointError(f"{source}: cannot restore the optimizer ({err})") from None
+        self.step = ckpt["step"]
+        data = ckpt["data"]
+        self.epoch = data["epoch"]
+        self.batches_in_epoch = data["batches"]
         self.epoch_rng = data.get("epoch_rng")
-        self.history = [ckpt["metrics"]["train"]] if ckpt.get("metrics", {}).get("train") else []
-        self.last_eval = dict(ckpt.get("metrics", {}).get("eval", {}))
+        metrics = ckpt.get("metrics", {})
+        self.history = [dict(metrics["train"])] if metrics.get("train") else []
+        self.last_eval = dict(metrics.get("eval", {}))
         self._iterator = None
         if self.epoch_rng is not None:
             # Replay the interrupted epoch's order up to where it stopped ...
@@ -192,6 +221,27 @@ class Trainer:
         # ... then continue from the checkpoint's exact random state.
         set_rng_state(ckpt["rng"], self.train_data)
         return self
+
+    def _check_resumable(self, ckpt: Mapping[str, Any], source: str) -> None:
+        """Raise unless ``ckpt`` is a training checkpoint of this task that fits this trainer."""
+        if ckpt["task"] != self.task:
+            raise CheckpointError(
+                f"{source} was written by a {ckpt['task']!r} run, not {self.task!r}; use the matching command"
+            )
+        if "optimizer" not in ckpt:
+            raise CheckpointError(
+                f"{source} holds model weights only (no optimizer or random state): it rebuilds the model "
+                "but cannot resume training"
+            )
+        check_optimizer_state(self.optimizer, ckpt["optimizer"], source)
+        check_same_structure(ckpt["scheduler"], self.scheduler.state_dict(), f"{source}: scheduler")
+        batches = ckpt["data"]["batches"]
+        if ckpt["data"].get("epoch_rng") is not None and hasattr(self.train_data, "__len__"):
+            if batches > len(self.train_data):
+                raise CheckpointError(
+                    f"{source} stopped after batch {batches} of an epoch, but this data has {len(self.train_data)} "
+                    "batches per epoch; resume with the data and batch size it was trained with"
+                )
 
     @classmethod
     def resume(
@@ -205,11 +255,20 @@ class Trainer:
         task: str = "sr",
         extra_state: Any = None,
     ) -> Trainer:
-        """A trainer restored from ``path``; ``config`` (e.g. with more ``steps``) overrides the stored one."""
+        """A trainer restored from ``path``; ``config`` (e.g. with more ``steps``) overrides the stored one.
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            ValueError: (one line) the file is not a checkpoint this trainer can resume.
+        """
         ckpt = load_checkpoint(path)
-        config = config if config is not None else TrainConfig.from_dict(ckpt["config"])
+        if config is None:
+            try:
+                config = TrainConfig.from_dict(ckpt.get("config") or {})
+            except (TypeError, ValueError) as err:
+                raise CheckpointError(f"{path}: its training config is invalid ({err})") from None
         extra = extra_state if extra_state is not None else ckpt.get("extra")
-        return cls(model, loss_fn, train_data, config, eval_fn, task, extra).load(ckpt)
+        return cls(model, loss_fn, train_data, config, eval_fn, task, extra)._restore(ckpt, str(path))
 
     # --- data -------------------------------------------------------------------------------
     def _new_epoch_iterator(self, record: bool = True) -> Iterator[Any]:
