@@ -1,6 +1,6 @@
 """``cnf-teach sr``: train, evaluate and sample the super-resolution models (Winkler et al. 2019, §5.1).
 
-- ``sr train --config tiny|paper-imagenet32|paper-imagenet64 [--data DIR] [--model cnf|baseline]``
+- ``sr train --config tiny|small|paper-imagenet32|paper-imagenet64 [--data DIR] [--model cnf|baseline]``
   trains the SR CNF (or its factorized baseline) with :mod:`cnf_teach.engine`; ``DIR`` is a
   folder of images (random HR patches of ``--patch`` pixels) or of downsampled-ImageNet npz
   files; without ``--data`` it trains on the images bundled with scikit-image.
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=lambda args: (p.print_help(), 0)[1])
 
     t = sr.add_parser("train", help="train the SR CNF or the factorized baseline")
-    t.add_argument("--config", default="tiny", help="tiny | paper-imagenet32 | paper-imagenet64 (default tiny)")
+    t.add_argument("--config", default="tiny", help="tiny | small | paper-imagenet32 | paper-imagenet64 (default tiny)")
     t.add_argument("--data", metavar="DIR", help="image folder or downsampled-ImageNet folder (default: bundled)")
     t.add_argument("--model", choices=("cnf", "baseline"), default="cnf", help="which model (default cnf)")
     t.add_argument("--dequantization", choices=("uniform", "variational"), help="override the config's")
@@ -119,33 +119,29 @@ def _eval_set(folder: str, scale: int) -> Any:
 
 
 def _read_checkpoint(path: str) -> dict[str, Any]:
-    """The checkpoint at ``path``, checked to be from SR training."""
+    """The checkpoint at ``path``, read without running code and checked to describe an SR model."""
     from ..engine import load_checkpoint
     from ..errors import UsageError
+    from .checkpoint import sr_model_spec
 
     try:
         ckpt = load_checkpoint(path)
+        sr_model_spec(ckpt, path)
     except FileNotFoundError:
         raise UsageError(f"checkpoint {path} not found; pass the last.pt written by 'cnf-teach sr train'") from None
     except ValueError as err:
         raise _usage(err) from None
-    if ckpt.get("task") != "sr":
-        raise UsageError(
-            f"{path} is a {ckpt.get('task')!r} checkpoint, not super-resolution; "
-            f"use 'cnf-teach {ckpt.get('task')} ...' for it"
-        )
     return ckpt
 
 
 def _load_model(path: str, device: torch.device) -> Any:
-    from ..errors import UsageError
     from .checkpoint import model_from_checkpoint
 
     ckpt = _read_checkpoint(path)
     try:
-        return model_from_checkpoint(ckpt).to(device)
-    except (ValueError, RuntimeError, KeyError) as err:
-        raise UsageError(f"{path}: cannot rebuild the SR model ({err})") from None
+        return model_from_checkpoint(ckpt, path).to(device)
+    except ValueError as err:
+        raise _usage(err) from None
 
 
 # --- train -----------------------------------------------------------------------------------
@@ -218,7 +214,10 @@ def run_train(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"{args.resume} holds another model or architecture; pass the --config and --model it was trained with"
             )
-        trainer = Trainer.resume(args.resume, model, sr_loss, loader, train_cfg, eval_fn, task="sr")
+        try:
+            trainer = Trainer.resume(args.resume, model, sr_loss, loader, train_cfg, eval_fn, task="sr")
+        except ValueError as err:
+            raise _usage(err) from None
     else:
         trainer = Trainer(model, sr_loss, loader, train_cfg, eval_fn, task="sr", extra_state=extra)
     log.info("training the %s (%s, %d parameters) on %s", args.model, config.name, _count(model), device)

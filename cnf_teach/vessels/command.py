@@ -121,24 +121,19 @@ def _device(name: str) -> torch.device:
 
 
 def load_seg_checkpoint(path: str, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild a vessel model from a ``seg train`` checkpoint; other tasks' checkpoints are a usage error."""
+    """Rebuild a vessel model from a ``seg train`` checkpoint, read without running code from it.
+
+    Every problem with the file (not found, not a checkpoint, damaged, an older pickled one,
+    another task's, a config or tensors that do not make this model) is a one-line usage error.
+    """
     from ..engine import load_checkpoint
-    from .config import SegConfig
-    from .model import build_seg_model
+    from .checkpoint import model_from_checkpoint
 
     try:
         ckpt = load_checkpoint(path, map_location="cpu")
+        model = model_from_checkpoint(ckpt, path)
     except (FileNotFoundError, ValueError) as err:
-        raise _usage(str(err)) from err
-    if ckpt.get("task") != "seg":
-        raise _usage(
-            f"{path} is a checkpoint of the {ckpt.get('task')!r} task, not of vessel segmentation; "
-            f"use `cnf-teach {ckpt.get('task')}` with it, or pass a `seg train` checkpoint"
-        )
-    extra = ckpt.get("extra") or {}
-    config = SegConfig.from_dict(extra["seg_config"])
-    model = build_seg_model(extra["model"], config)
-    model.load_state_dict(ckpt["model"])
+        raise _usage(str(err)) from None
     return model.to(device).eval(), ckpt
 
 
@@ -176,6 +171,7 @@ def run_train(args: argparse.Namespace) -> int:
     from ..data.augment import JointAugment
     from ..data.synthetic_retina import make_synthetic_drive
     from ..engine import CHECKPOINT_NAME, TrainConfig, Trainer, load_checkpoint, make_loader
+    from .checkpoint import model_from_checkpoint, seg_checkpoint_state, seg_model_spec
     from .config import SegConfig
     from .model import build_seg_model, seg_loss
 
@@ -197,14 +193,13 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume:
         try:
             previous = load_checkpoint(ckpt_path)
+            kind, stored = seg_model_spec(previous, str(ckpt_path))
+            resumed = model_from_checkpoint(previous, str(ckpt_path))  # the stored config builds the model
         except (FileNotFoundError, ValueError) as err:
-            raise _usage(f"cannot resume: {err}") from err
-        if previous.get("task") != "seg":
-            raise _usage(f"{ckpt_path} is a checkpoint of the {previous.get('task')!r} task, not of `seg`")
-        extra = previous.get("extra") or {}
-        if extra.get("model") != args.model:
-            raise _usage(f"{ckpt_path} holds a {extra.get('model')!r} model; pass --model {extra.get('model')}")
-        config = SegConfig.from_dict(extra["seg_config"])
+            raise _usage(f"cannot resume: {err}") from None
+        config = SegConfig.from_dict(stored)
+        if kind != args.model:
+            raise _usage(f"{ckpt_path} holds a {kind!r} model; pass --model {kind}")
     elif ckpt_path.exists():
         raise _usage(f"{ckpt_path} exists; pass --resume to continue it or choose another --out")
     data = args.data
@@ -230,10 +225,13 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
     )
-    model = build_seg_model(args.model, config)
-    extra = {"model": args.model, "seg_config": config.to_dict(), "data": str(data)}
+    model = resumed if args.resume else build_seg_model(args.model, config)
+    extra = seg_checkpoint_state(config, args.model, str(data))
     if args.resume:
-        trainer = Trainer.resume(ckpt_path, model, seg_loss, loader, train_cfg, task="seg", extra_state=extra)
+        try:
+            trainer = Trainer.resume(ckpt_path, model, seg_loss, loader, train_cfg, task="seg", extra_state=extra)
+        except ValueError as err:
+            raise _usage(f"cannot resume: {err}") from None
     else:
         trainer = Trainer(model, seg_loss, loader, train_cfg, task="seg", extra_state=extra)
     metrics = trainer.fit()
