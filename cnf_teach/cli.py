@@ -2,8 +2,8 @@
 
 The dispatcher only: each application brings its subcommand in its own ``command`` module
 (:mod:`cnf_teach.toy.command`, :mod:`cnf_teach.super_resolution.command`,
-:mod:`cnf_teach.vessels.command`), which defines ``register(subparsers)``; a handler returns
-an exit code. Errors the user can fix (a missing
+:mod:`cnf_teach.vessels.command`; the engine's :mod:`cnf_teach.engine.command` converts older
+checkpoints), which defines ``register(subparsers)``; a handler returns an exit code. Errors the user can fix (a missing
 folder, a bad argument) are raised as :class:`UsageError` and printed as one line
 with exit code 2, without a traceback.
 """
@@ -22,7 +22,12 @@ from .errors import UsageError
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
 #: Modules that each register one subcommand, in the order of ``--help``.
-COMMANDS = ("cnf_teach.super_resolution.command", "cnf_teach.toy.command", "cnf_teach.vessels.command")
+COMMANDS = (
+    "cnf_teach.engine.command",
+    "cnf_teach.super_resolution.command",
+    "cnf_teach.toy.command",
+    "cnf_teach.vessels.command",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
