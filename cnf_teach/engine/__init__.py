@@ -4,14 +4,15 @@
 - :mod:`.devices`: ``--device auto|cpu|cuda|mps``;
 - :mod:`.distributed`: several GPUs under ``torchrun``;
 - :mod:`.loaders`: reproducible, sharded data loaders;
-- :mod:`.checkpoint`: atomic saves, loading, random state for exact resume;
+- :mod:`.checkpoint`: the checkpoint format (loading never runs code), atomic saves, validated
+  loading, random state for exact resume; :mod:`.command` converts older checkpoints;
 - :mod:`.trainer`: the loop itself (:class:`Trainer`).
 
 The engine knows nothing of flows or tasks: a task hands it a model and
 ``loss_fn(model, batch) -> (loss, metrics)``.
 """
 
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint, save_weights
 from .config import TrainConfig, TrainingDiverged
 from .devices import resolve_device
 from .distributed import distributed_info
@@ -20,6 +21,7 @@ from .trainer import Trainer
 
 __all__ = [
     "CHECKPOINT_NAME",
+    "CheckpointError",
     "TrainConfig",
     "Trainer",
     "TrainingDiverged",
@@ -28,4 +30,5 @@ __all__ = [
     "make_loader",
     "resolve_device",
     "save_checkpoint",
+    "save_weights",
 ]
