@@ -15,12 +15,22 @@ images) moves both sets about 0.02 dB and 0.0006 lower (33.64 / 0.9292, 30.22 / 
 The older protocol of Dong et al. 2014, which resizes the rounded Y channel alone (in floating
 point) instead of the RGB image, gives 33.66 / 0.9299 and 30.23 / 0.8687; we keep the RGB
 protocol because the models see RGB images.
+
+Test-time padding and bits/dim follow §5.1 and §5.1.1 of Winkler et al. 2019 by default: the
+LR image is padded with zeros at the right and bottom to a square (whose side the flow's
+squeezes divide) and the output cropped to the exact image shape before PSNR/SSIM
+(:func:`make_upsample_fn`, ``padding="square"``); bits/dim are the mean over 1000 random
+128 x 128 HR crops drawn with a fixed seed (:func:`dataset_bits_per_dim`, ``protocol="crops"``).
+The project's earlier variants stay available as named options: edge replication to the next
+multiple (``padding="replicate"``) and whole images (``protocol="whole"``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -32,13 +42,19 @@ from ..data.imresize import imresize
 from ..metrics import SR_METRICS, sr_metrics
 from .model import SRModel, SuperResolutionCNF
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "bicubic_upsample",
     "dataset_bits_per_dim",
     "evaluate_sr",
     "make_upsample_fn",
+    "pad_to_square",
     "per_image_bits_per_dim",
+    "random_crop_bits_per_dim",
 ]
+
+Padding = Literal["square", "replicate"]
 
 
 def bicubic_upsample(lr: Tensor, scale: int = 2) -> Tensor:
@@ -120,19 +136,52 @@ def _lr_multiple(model: SRModel) -> int:
     return max(1, need // cfg.scale)
 
 
-def make_upsample_fn(model: SRModel, temperature: float = 0.0) -> Callable[[Tensor], Tensor]:
+def pad_to_square(x: Tensor, multiple: int = 1) -> tuple[Tensor, tuple[int, int]]:
+    """Pad ``[..., H, W]`` with zeros at the right and bottom to a square whose side is a multiple of ``multiple``.
+
+    The test-time padding of §5.1 of Winkler et al. 2019. Works on any dtype (uint8 included).
+
+    Returns:
+        ``(padded, (H, W))``: the padded tensor and the original size (for :func:`~cnf_teach.data.images.crop_to`).
+    """
+    if multiple < 1:
+        raise ValueError(f"multiple must be >= 1, got {multiple}")
+    h, w = x.shape[-2], x.shape[-1]
+    side = -(-max(h, w) // multiple) * multiple
+    out = x.new_zeros((*x.shape[:-2], side, side))
+    out[..., :h, :w] = x
+    return out, (h, w)
+
+
+def _pad(x: Tensor, multiple: int, padding: Padding) -> tuple[Tensor, tuple[int, int]]:
+    if padding == "square":
+        return pad_to_square(x, multiple)
+    if padding == "replicate":
+        return pad_to_multiple(x, multiple, mode="replicate")
+    raise ValueError(f"padding must be 'square' (the paper's zeros) or 'replicate', got {padding!r}")
+
+
+def make_upsample_fn(
+    model: SRModel, temperature: float = 0.0, padding: Padding = "square"
+) -> Callable[[Tensor], Tensor]:
     """``fn(lr uint8 [B, C, h, w]) -> sr uint8 [B, C, s h, s w]`` for :func:`evaluate_sr`.
 
-    LR is padded at the right and bottom (edge replicated) to the size the flow needs and the
-    output cropped back, as the paper does with whole test images. The CNF samples at
-    ``temperature`` ($\\tau = 0$: deterministic); the baseline returns its mode (or samples).
+    The CNF samples at ``temperature`` ($\\tau = 0$: deterministic); the baseline returns its mode.
+
+    Args:
+        model: The SR model.
+        temperature: Sampling temperature of the CNF.
+        padding: ``"square"`` (default, §5.1 of the paper): zeros at the right and bottom to a
+            square whose side the flow's squeezes divide, the output cropped to the exact shape;
+            ``"replicate"``: the last row and column repeated to the next such multiple.
     """
     device = next(model.parameters()).device
     scale = model.config.scale
+    _pad(torch.zeros(1, 1, 1, 1), 1, padding)  # check the name early
 
     @torch.no_grad()
     def upsample(lr: Tensor) -> Tensor:
-        padded, (h, w) = pad_to_multiple(lr.to(device), _lr_multiple(model))
+        padded, (h, w) = _pad(lr.to(device), _lr_multiple(model), padding)
         return crop_to(model.predict(padded, temperature), (scale * h, scale * w))
 
     return upsample
@@ -140,29 +189,125 @@ def make_upsample_fn(model: SRModel, temperature: float = 0.0) -> Callable[[Tens
 
 @torch.no_grad()
 def per_image_bits_per_dim(
-    model: SRModel, data: torch.utils.data.Dataset, max_images: int | None = None, progress: bool = False
+    model: SRModel,
+    data: torch.utils.data.Dataset,
+    max_images: int | None = None,
+    progress: bool = False,
+    padding: Padding = "replicate",
 ) -> list[tuple[float, int]]:
-    """``(bits/dim, D)`` of HR given LR for each whole image of a set (see :func:`dataset_bits_per_dim`)."""
+    """``(bits/dim, D)`` of HR given LR for each whole image of a set (padded pixels counted in ``D``).
+
+    Args:
+        model: The SR model.
+        data: Whole-image ``(lr, hr)`` uint8 pairs.
+        max_images: Score only the first this many.
+        progress: Show a tqdm bar.
+        padding: ``"replicate"`` (default here: the padded border looks like the image) or
+            ``"square"`` (the paper's zeros, LR and HR alike).
+    """
     device = next(model.parameters()).device
     scale, multiple = model.config.scale, _lr_multiple(model)
     n = len(data) if max_images is None else min(max_images, len(data))
     out = []
     for i in tqdm(range(n), desc="bits/dim", disable=not progress, leave=False):
         lr, hr = data[i]
-        lr_p, _ = pad_to_multiple(lr.unsqueeze(0).to(device), multiple)
-        hr_p, _ = pad_to_multiple(hr.unsqueeze(0).to(device), multiple * scale)
+        lr_p, _ = _pad(lr.unsqueeze(0).to(device), multiple, padding)
+        hr_p, _ = _pad(hr.unsqueeze(0).to(device), multiple * scale, padding)
         out.append((model.bits_per_dim(hr_p, lr_p).item(), hr_p[0].numel()))
     return out
 
 
-def dataset_bits_per_dim(
-    model: SRModel, data: torch.utils.data.Dataset, max_images: int | None = None, progress: bool = False
-) -> float:
-    """Bits/dim of HR given LR over a set of whole images (the paper's test-set figure).
+@torch.no_grad()
+def random_crop_bits_per_dim(
+    model: SRModel,
+    data: torch.utils.data.Dataset,
+    crops: int = 1000,
+    crop_size: int = 128,
+    seed: int = 0,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> list[float]:
+    """Bits/dim of ``crops`` random ``crop_size`` x ``crop_size`` HR crops with their aligned LR crops.
 
-    Each LR image is padded at the right and bottom to the size the flow needs (edge
-    replicated, HR alike) and scored whole; the result is the dimension-weighted mean,
-    $-\\sum_i \\log_2 P(y_i \\mid x_i) / \\sum_i D_i$ (a bound for the CNF, exact for the baseline).
+    The protocol of §5.1.1 of Winkler et al. 2019 (Table 2's bits/dim: 1000 random 128 x 128
+    crops). Each crop picks an image uniformly, then a position uniformly among those aligned
+    to the scale (so that the LR crop of the whole LR image is exactly the downscaled HR crop's
+    partner). A private generator seeded with ``seed`` makes the crops the same on every run.
+
+    Returns:
+        One bits/dim per crop (a bound for the CNF, exact for the baseline).
+
+    Raises:
+        ValueError: if an image is smaller than the crop, or the crop does not suit the model.
     """
+    device = next(model.parameters()).device
+    scale = model.config.scale
+    if crop_size % (scale * _lr_multiple(model)):
+        raise ValueError(f"crop_size {crop_size} must be a multiple of {scale * _lr_multiple(model)} for this model")
+    names = list(getattr(data, "names", [f"image_{i}" for i in range(len(data))]))
+    pairs = [data[i] for i in range(len(data))]
+    for name, (_, hr) in zip(names, pairs, strict=True):
+        if min(hr.shape[-2:]) < crop_size:
+            raise ValueError(
+                f"{name} is {hr.shape[-2]}x{hr.shape[-1]}, smaller than the {crop_size}x{crop_size} crops; "
+                "use protocol='whole' or a smaller crop_size"
+            )
+    g = torch.Generator().manual_seed(seed)
+    c = crop_size // scale  # LR crop side
+    lr_crops, hr_crops, out = [], [], []
+
+    def flush() -> None:
+        if hr_crops:
+            out.extend(model.bits_per_dim(torch.stack(hr_crops).to(device), torch.stack(lr_crops).to(device)).tolist())
+            lr_crops.clear()
+            hr_crops.clear()
+
+    for _ in tqdm(range(crops), desc="bits/dim crops", disable=not progress, leave=False):
+        lr, hr = pairs[int(torch.randint(len(pairs), (1,), generator=g))]
+        top = int(torch.randint(lr.shape[-2] - c + 1, (1,), generator=g))  # in LR pixels
+        left = int(torch.randint(lr.shape[-1] - c + 1, (1,), generator=g))
+        lr_crops.append(lr[:, top : top + c, left : left + c])
+        hr_crops.append(hr[:, scale * top : scale * (top + c), scale * left : scale * (left + c)])
+        if len(hr_crops) == batch_size:
+            flush()
+    flush()
+    return out
+
+
+def dataset_bits_per_dim(
+    model: SRModel,
+    data: torch.utils.data.Dataset,
+    max_images: int | None = None,
+    progress: bool = False,
+    protocol: Literal["crops", "whole"] = "crops",
+    crops: int = 1000,
+    crop_size: int = 128,
+    seed: int = 0,
+) -> float:
+    """Bits/dim of HR given LR over a set (a bound for the CNF, exact for the baseline).
+
+    Args:
+        model: The SR model.
+        data: Whole-image ``(lr, hr)`` uint8 pairs.
+        max_images: With ``protocol="whole"``, score only the first this many.
+        progress: Show a tqdm bar.
+        protocol: ``"crops"`` (default, §5.1.1 of the paper): the mean over ``crops`` random
+            ``crop_size`` x ``crop_size`` crops (:func:`random_crop_bits_per_dim`). If an image
+            is smaller than the crop (e.g. ImageNet32/64 validation images), the set is scored
+            whole instead, and a log message says so. ``"whole"``: every image whole, padded at
+            the right and bottom (edge replicated), the dimension-weighted mean
+            $-\\sum_i \\log_2 P(y_i \\mid x_i) / \\sum_i D_i$.
+        crops: Number of crops.
+        crop_size: HR crop side.
+        seed: Seed of the crops.
+    """
+    if protocol not in ("crops", "whole"):
+        raise ValueError(f"protocol must be 'crops' (the paper's random crops) or 'whole', got {protocol!r}")
+    if protocol == "crops":
+        n = len(data)
+        small = any(min(data[i][1].shape[-2:]) < crop_size for i in range(n))
+        if not small:
+            return float(np.mean(random_crop_bits_per_dim(model, data, crops, crop_size, seed, progress=progress)))
+        logger.info("some images are smaller than %d pixels: bits/dim over whole images instead of crops", crop_size)
     rows = per_image_bits_per_dim(model, data, max_images, progress)
     return sum(b * d for b, d in rows) / sum(d for _, d in rows)
