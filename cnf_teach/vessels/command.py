@@ -3,7 +3,8 @@
 Subcommands:
 
 - ``seg info --data DIR [--json OUT]``: validate a DRIVE folder and summarise it;
-- ``seg synth --out DIR``: write synthetic retinas in DRIVE's layout (the offline default);
+- ``seg synth --out DIR``: write synthetic retinas in DRIVE's layout (the offline default), with
+  two random graders per test image and their floors in ``test/floors.json``;
 - ``seg train --model {cnf_binary,cnf_uniform,baseline} --out DIR [--data DIR]``: train on
   the shared engine (progress bar, checkpoints, ``--resume``, DDP under ``torchrun``);
   without ``--data`` it trains on synthetic retinas written to ``OUT/synthetic_drive``;
@@ -46,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--test", type=int, default=20, help="test images (default 20)")
     q.add_argument("--size", type=int, default=96, help="height and width in pixels (default 96)")
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument(
+        "--mc-samples",
+        type=int,
+        default=200,
+        help="annotations drawn per test image to check the exact floors by Monte Carlo (default 200; 0: none)",
+    )
     q.set_defaults(handler=run_synth)
 
     q = s.add_parser("train", help="train a vessel model on the shared engine")
@@ -156,14 +163,26 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from ..data.synthetic_retina import RetinaConfig, make_synthetic_drive
+    from ..data.synthetic_retina import FLOORS_FILE, RetinaConfig, make_synthetic_drive, read_floors
 
     if args.train < 0 or args.test < 0 or args.train + args.test == 0:
         raise _usage("--train and --test must be >= 0 and not both 0")
     if args.size < 16:
         raise _usage(f"--size must be at least 16 pixels, got {args.size}")
-    make_synthetic_drive(args.out, args.train, args.test, RetinaConfig(height=args.size, width=args.size), args.seed)
+    if args.mc_samples < 0:
+        raise _usage(f"--mc-samples must be >= 0, got {args.mc_samples}")
+    config = RetinaConfig(height=args.size, width=args.size)
+    make_synthetic_drive(args.out, args.train, args.test, config, args.seed, mc_samples=args.mc_samples)
     print(f"wrote {args.train} training and {args.test} test synthetic retinas to {args.out}")
+    if args.test:
+        floors = read_floors(args.out)
+        mean, std = floors["mean"], floors["std"]
+        print(f"floors of the {args.test} test annotations (bits/dim, exact; per image in test/{FLOORS_FILE}):")
+        for name, label in (("entropy", "entropy floor H(Y|x)/D"), ("factorized", "factorized floor sum_j H(Y_j|x)/D")):
+            print(
+                f"  {label:34s} {mean[name + '_per_pixel']:.4f} +- {std[name + '_per_pixel']:.4f} per image pixel, "
+                f"{mean[name + '_per_fov_pixel']:.4f} +- {std[name + '_per_fov_pixel']:.4f} per FOV pixel"
+            )
     return 0
 
 
