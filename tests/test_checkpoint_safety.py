@@ -16,6 +16,7 @@ import pickle
 import random
 import zipfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,7 @@ def test_payload_never_runs_through_the_api(files: dict[str, Path], tmp_path: Pa
         assert not marker.exists(), name
         assert "convert-checkpoint" in msg and "--trust-pickle" in msg, (name, msg)
         _assert_one_line_value_error(lambda path=path: _load_seg(path))
+        _assert_one_line_value_error(partial(Trainer.resume, path, _flow(), _loss, [], task="seg"), "--trust-pickle")
         assert not marker.exists(), name
 
 
@@ -424,6 +426,13 @@ def test_fuzzed_files_give_one_line_errors(
             else:
                 outcomes["still valid"] += 1  # e.g. a flip in zip padding that no reader looks at
     assert outcomes["refused"] >= 60, outcomes
+    # Truncation at offsets spread over the whole file (every 1/64 of it).
+    data = files["sr"].read_bytes()
+    for at in range(0, len(data), max(1, len(data) // 64)):
+        path = tmp_path / "cut.pt"
+        path.write_bytes(data[:at])
+        msg = _assert_one_line_value_error(lambda path=path: _load_sr(path), "not a readable checkpoint")
+        assert len(msg) < 600, msg
     # The CLI on a sample of them: exit 2 with one line, or success for a file that is still valid.
     for i in range(0, 40, 5):
         argv = _commands(tmp_path / f"seg_{i}.pt", files, tmp_path)["seg sample"]
