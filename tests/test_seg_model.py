@@ -163,3 +163,35 @@ def test_evaluation_of_a_model(tmp_path):
         assert ev.human is not None and 0.5 < ev.human[0] <= 1 and 0.5 < ev.human[1] <= 1
         summary = ev.summary()
         assert {"bpd", "max_f", "human_f", "sample_f_mean"} <= set(summary)
+
+
+def test_baseline_samples_are_bernoulli_of_the_soft_image(batch):
+    """§5.2: a factored model's samples have its soft image (the network's p_j) as mean."""
+    model = SegBaseline(SegConfig.tiny()).eval()
+    x = batch["x"][:1]
+    soft = model.soft_map(x)
+    assert torch.allclose(soft, torch.sigmoid(model.logits(x)))
+    torch.manual_seed(0)
+    mean = torch.stack(list(model.samples(x, 400))).mean(0)
+    assert (mean - soft).abs().mean() < 0.03
+    normalised = torch.stack(list(model.samples(x, 400, source="normalised"))).mean(0)
+    assert (normalised - model.probs(x)).abs().mean() < 0.03
+    with pytest.raises(ValueError, match="soft"):
+        model.sample(x, source="mode")
+
+
+def test_bits_per_dim_denominators_are_labelled(tmp_path):
+    """One numerator, three denominators: original-image pixels (bpd), FOV pixels, padded pixels."""
+    cfg = RetinaConfig(height=30, width=26)
+    root = make_synthetic_drive(tmp_path, num_train=0, num_test=1, config=cfg)
+    ds = DriveDataset(root, "test", pad_to=32)
+    model = SegBaseline(SegConfig.tiny())
+    ev = evaluate_seg_model(model, ds, num_samples=2, scatter_per_image=1)
+    item = ds[0]
+    fov = int(item["mask"].sum())
+    with torch.no_grad():
+        total = model.bits_per_dim(item["y"][None], item["x"][None]).item() * 32 * 32
+    assert ev.bpd == pytest.approx(total / (30 * 26), rel=1e-4)
+    assert ev.bpd_fov == pytest.approx(total / fov, rel=1e-4)
+    assert ev.bpd_padded == pytest.approx(total / (32 * 32), rel=1e-4)
+    assert {"bpd", "bpd_fov", "bpd_padded"} <= set(ev.summary())

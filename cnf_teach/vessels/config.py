@@ -21,17 +21,17 @@ class SegConfig:
         in_channels: Channels of $x$ (3: RGB).
         levels: $L$, levels of the multi-scale flow.
         steps: $K$, flow steps per level.
-        vgg_widths: Channels of the conditioner's blocks at $H$, $H/2$, $H/4$.
-        vgg_convs: Convolutions per conditioner block.
+        vgg_widths: Channels of the conditioner's blocks at $H$, $H/2$, $H/4$ (our choice; Table 4
+            gives none).
+        vgg_convs: [InstanceNorm, ReLU, conv3x3] units per conditioner block (1 in Table 4).
         coupling_hidden: Hidden channels of Table 7's coupling net (32 in the paper).
         prior_hidden: Hidden channels of the split and top prior networks.
         deq_steps: Coupling steps of the binary dequantizer's flow.
         deq_hidden: Hidden channels of the dequantizer's networks.
         deq_features: Channels of the dequantizer's embedding of $(y, x)$.
-        beta: Weight of the vessel class in the baseline's weighted cross-entropy, in the
-            convention of :func:`cnf_teach.baselines.weighted_bce_loss` (vessels weighted
-            $2\\beta$, background $2(1-\\beta)$): 0.9 gives the background the weight 0.2,
-            i.e. a background weight of about 0.1 relative to the total.
+        beta: Exponent of the vessel term of eq. (9) (:func:`cnf_teach.baselines.weighted_bce_loss`);
+            the background term gets $1 - \\beta$. 0.9 is our reading of the paper's "~10%"
+            ($1 - \\beta$, the share of vessel pixels it balances; see "Readings and deviations").
         pad_to: Images are padded to this square size (1024 in the paper); ``None`` pads
             only to a multiple of $2^L$.
         lr: Adam's learning rate.
@@ -44,7 +44,7 @@ class SegConfig:
     levels: int = 2
     steps: int = 2
     vgg_widths: tuple[int, int, int] = (32, 64, 128)
-    vgg_convs: int = 2
+    vgg_convs: int = 1
     coupling_hidden: int = 32
     prior_hidden: int = 32
     deq_steps: int = 2

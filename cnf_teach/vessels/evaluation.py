@@ -7,8 +7,11 @@ thresholds and its maximum F-score (Table 3). Single samples are binary maps: ea
 gives one (precision, recall) point, and their scatter (Figure 5) shows how a
 structured model's samples sit close to the curve while a factored model's samples,
 with independent pixel noise, do not. DRIVE's second manual segmentation, scored
-against the first, gives the human observer's point. Bits/dim on the test set are the
-model's $-\\log_2 P(y \\mid x) / (HW)$ (a bound for the CNFs, exact for the baseline).
+against the first, gives the human observer's point. A factored model's samples are
+Bernoulli draws with its soft image as mean, as in §5.2. Bits/dim on the test set are the
+model's $-\\log_2 P(y \\mid x)$ (a bound for the CNFs, exact for the baseline) divided by the
+pixels of the original image, and, labelled as such, by those of the field of view and of the
+padded canvas (:class:`SegEvaluation`).
 
 :mod:`cnf_teach.vessels.figures` draws them like the paper's Figures 4 and 5.
 
@@ -41,8 +44,14 @@ __all__ = [
 class SegEvaluation:
     """What :func:`evaluate_seg_model` measures on a test set.
 
+    Bits/dim share one numerator, $-\\log_2 P(y \\mid x)$ of the whole map the model sees (the
+    padding is part of what it models), and differ in the denominator, which the paper does not
+    state (see "Readings and deviations"): ``bpd`` divides by the pixels of the original image
+    (584 x 565 for DRIVE), ``bpd_fov`` by those of the field of view, ``bpd_padded`` by those of
+    the padded canvas (1024 x 1024 in the paper, about a third of ``bpd`` there).
+
     Attributes:
-        bpd: Mean bits/dim of the test labels.
+        bpd: Mean bits/dim of the test labels per original-image pixel.
         max_f: Maximum F-score of the pooled soft maps inside the FOV.
         threshold: The threshold that reaches it.
         precision: PR curve, precision per threshold.
@@ -51,6 +60,8 @@ class SegEvaluation:
         human: The second grader's ``(precision, recall)`` against the first, or ``None``.
         soft_maps: Soft maps of the first few images (cropped), for figures.
         first_samples: One binary sample of each of those images.
+        bpd_fov: Mean bits/dim per field-of-view pixel.
+        bpd_padded: Mean bits/dim per pixel of the padded canvas the model sees.
     """
 
     bpd: float
@@ -62,10 +73,18 @@ class SegEvaluation:
     human: tuple[float, float] | None = None
     soft_maps: list[np.ndarray] = field(default_factory=list)
     first_samples: list[np.ndarray] = field(default_factory=list)
+    bpd_fov: float = float("nan")
+    bpd_padded: float = float("nan")
 
     def summary(self) -> dict[str, Any]:
         """The scalar results as a JSON-friendly dict."""
-        out: dict[str, Any] = {"bpd": self.bpd, "max_f": self.max_f, "threshold": self.threshold}
+        out: dict[str, Any] = {
+            "bpd": self.bpd,
+            "bpd_fov": self.bpd_fov,
+            "bpd_padded": self.bpd_padded,
+            "max_f": self.max_f,
+            "threshold": self.threshold,
+        }
         if self.sample_points:
             p, r = np.array(self.sample_points).T
             f = 2 * p * r / np.maximum(p + r, 1e-12)
@@ -106,7 +125,7 @@ def evaluate_seg_model(
         raise ValueError("the test set is empty")
     model.eval()
     device = torch.device(device)
-    bpds, scores, labels, points = [], [], [], []
+    bpds, bpds_fov, bpds_padded, scores, labels, points = [], [], [], [], [], []
     human_pred, human_true = [], []
     kept_soft, kept_samples = [], []
     for i in range(len(dataset)):
@@ -116,7 +135,11 @@ def evaluate_seg_model(
         box = tuple(int(v) for v in item["box"])
         mask = crop_back(item["mask"][0], box).numpy() > 0.5  # [h, w]
         truth = crop_back(item["y"][0], box).numpy()
-        bpds.append(float(model.bits_per_dim(y, x, bound_samples).mean()))
+        per_canvas = float(model.bits_per_dim(y, x, bound_samples).mean())  # bits / padded pixels
+        total_bits = per_canvas * y[0, 0].numel()
+        bpds_padded.append(per_canvas)
+        bpds.append(total_bits / truth.size)  # per original-image pixel
+        bpds_fov.append(total_bits / max(int(mask.sum()), 1))
         total = np.zeros_like(truth, dtype=np.float64)
         first = None
         # A factored model's expectation is its probability map, exactly: draw only the scatter's samples.
@@ -148,6 +171,8 @@ def evaluate_seg_model(
         human = precision_recall(np.concatenate(human_pred), np.concatenate(human_true))
     return SegEvaluation(
         bpd=float(np.mean(bpds)),
+        bpd_fov=float(np.mean(bpds_fov)),
+        bpd_padded=float(np.mean(bpds_padded)),
         max_f=f,
         threshold=thr,
         precision=precision,

@@ -13,7 +13,9 @@ a fundus photograph $x$, all built on the same VGG-like conditioner $g(x)$ (Tabl
   in $[0, 1/2)$ and $[1/2, 1)$, "CNF Uniform" of Table 3.
 - :class:`SegBaseline`: the factored likelihood baseline, the same conditioner run
   feed-forward into per-pixel logits, trained with the weighted cross-entropy and scored
-  with eq. (9) *including its normaliser* (so its bits/dim are a real likelihood).
+  with eq. (9) *including its normaliser* (so its bits/dim are a real likelihood). Its soft
+  map is the network's output $p_j = \\sigma(\\ell_j)$ and its samples are Bernoulli($p_j$), as
+  §5.2 draws samples of the factored models (Figs. 4 and 5).
 
 A sample of either CNF is thresholded at $1/2$ (the boundary of the dequantization
 regions) to give a binary map; the mean of $N$ samples is the soft map that is
@@ -201,31 +203,43 @@ class SegBaseline(nn.Module):
         return weighted_bernoulli_log_prob(y, self.logits(x), self.beta)
 
     def bits_per_dim(self, y: Tensor, x: Tensor, num_samples: int = 1) -> Tensor:
-        """$-\\log_2 P_\\beta(y \\mid x) / (HW)$ per sample, ``[B]``."""
+        """$-\\log_2 P_\\beta(y \\mid x) / (HW)$ per sample over the pixels the model sees, ``[B]``."""
         return nats_to_bits_per_dim(self.log_prob(y, x), y[0].numel())
 
     @torch.no_grad()
     def probs(self, x: Tensor) -> Tensor:
-        """$P_\\beta(y_i = 1 \\mid x)$ of every pixel under the normalised likelihood, ``[B, 1, H, W]``."""
+        """$P_\\beta(y_i = 1 \\mid x)$ of every pixel under the normalised eq. (9), ``[B, 1, H, W]``."""
         logits = self.logits(x)
         return torch.exp(weighted_bernoulli_log_prob_per_dim(torch.ones_like(logits), logits, self.beta))
 
     @torch.no_grad()
-    def sample(self, x: Tensor, temperature: float = 1.0) -> Tensor:
-        """Independent per-pixel samples from the normalised likelihood, float ``[B, 1, H, W]``."""
-        return torch.bernoulli(self.probs(x))
+    def _mean(self, x: Tensor, source: str) -> Tensor:
+        if source == "soft":
+            return torch.sigmoid(self.logits(x))
+        if source == "normalised":
+            return self.probs(x)
+        raise ValueError(f"source must be 'soft' (Bernoulli of the soft image) or 'normalised', got {source!r}")
 
     @torch.no_grad()
-    def samples(self, x: Tensor, num_samples: int, temperature: float = 1.0) -> Iterator[Tensor]:
-        """Yield ``num_samples`` independent per-pixel samples ``[B, 1, H, W]`` (one network pass)."""
-        p = self.probs(x)
+    def sample(self, x: Tensor, temperature: float = 1.0, source: str = "soft") -> Tensor:
+        """Independent per-pixel samples, float ``[B, 1, H, W]``.
+
+        ``source="soft"`` (default, §5.2 of the paper): Bernoulli with the soft image $p_j$ as
+        mean; ``"normalised"``: Bernoulli($P_\\beta(y_j = 1)$) of eq. (9), which is flatter.
+        """
+        return torch.bernoulli(self._mean(x, source))
+
+    @torch.no_grad()
+    def samples(self, x: Tensor, num_samples: int, temperature: float = 1.0, source: str = "soft") -> Iterator[Tensor]:
+        """Yield ``num_samples`` per-pixel samples ``[B, 1, H, W]`` (one network pass; see :meth:`sample`)."""
+        p = self._mean(x, source)
         for _ in range(num_samples):
             yield torch.bernoulli(p)
 
     @torch.no_grad()
     def soft_map(self, x: Tensor, num_samples: int = 100, temperature: float = 1.0) -> Tensor:
-        """The expectation of the samples, exactly: the per-pixel probabilities (``num_samples`` unused)."""
-        return self.probs(x)
+        """The soft image $p_j = \\sigma(\\ell_j)$, ``[B, 1, H, W]``: the exact mean of :meth:`samples`."""
+        return torch.sigmoid(self.logits(x))
 
 
 def build_seg_model(kind: str, config: SegConfig) -> nn.Module:
