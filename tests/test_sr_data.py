@@ -197,7 +197,7 @@ def test_downsampled_imagenet_reads_the_published_layout(tmp_path):
         "train_data_batch_2.npz",
         "train_data_batch_10.npz",
     ]
-    ds = DownsampledImageNet(tmp_path, split="train", scale=2)
+    ds = DownsampledImageNet(tmp_path, split="train", scale=2, holdout=0)
     assert len(ds) == 12 and ds.resolution == 16
     order = np.concatenate(
         [written["train_data_batch_1"], written["train_data_batch_2"], written["train_data_batch_10"]]
@@ -214,6 +214,33 @@ def test_downsampled_imagenet_reads_the_published_layout(tmp_path):
     assert len(DownsampledImageNet(tmp_path, max_images=7)) == 7
     with pytest.raises(IndexError):
         ds.hr(12)
+
+
+def test_downsampled_imagenet_holds_out_training_images_for_validation(tmp_path):
+    """§5.1: ImageNet's validation file is the test set; training images are held out for validation."""
+    _write_imagenet(tmp_path, 8, {"train_data_batch_1": 30, "train_data_batch_2": 20, "val_data": 4})
+    train = DownsampledImageNet(tmp_path, "train", holdout=5)
+    held = DownsampledImageNet(tmp_path, "holdout", holdout=5)
+    everything = DownsampledImageNet(tmp_path, "train", holdout=0)
+    assert (len(train), len(held), len(everything)) == (45, 5, 50)
+    key = {everything.hr(i).numpy().tobytes(): i for i in range(50)}
+    train_ids = {key[train.hr(i).numpy().tobytes()] for i in range(45)}
+    held_ids = {key[held.hr(i).numpy().tobytes()] for i in range(5)}
+    assert not train_ids & held_ids and len(train_ids | held_ids) == 50
+    assert held_ids == {
+        key[DownsampledImageNet(tmp_path, "holdout", holdout=5).hr(i).numpy().tobytes()] for i in range(5)
+    }
+    assert held_ids != {
+        key[DownsampledImageNet(tmp_path, "holdout", holdout=5, holdout_seed=1).hr(i).numpy().tobytes()]
+        for i in range(5)
+    }
+    assert held_ids != set(range(45, 50))  # a random choice, not the last files' tail
+    assert len(DownsampledImageNet(tmp_path, "holdout")) == 5  # 50 images: a tenth instead of 10,000
+    assert len(DownsampledImageNet(tmp_path, "test")) == len(DownsampledImageNet(tmp_path, "val")) == 4
+    with pytest.raises(ValueError, match="empty"):
+        DownsampledImageNet(tmp_path, "holdout", holdout=0)
+    with pytest.raises(ValueError, match="split must be"):
+        DownsampledImageNet(tmp_path, "valid")
 
 
 def test_save_imagenet_batch_round_trip(tmp_path):

@@ -8,10 +8,16 @@ an Alternative to the CIFAR datasets* (2017): ``train_data_batch_1.npz`` ...
 ``train_data_batch_10.npz`` and ``val_data.npz``, each holding a ``data`` array ``[N, 3*S*S]``
 of uint8 images flattened channel-first like CIFAR (the S*S red values row by row, then green,
 then blue), ``labels`` (1..1000) and, in the training batches, ``mean``. Only ``data`` is read.
+
+Splits follow §5.1 of Winkler et al. 2019: ImageNet's validation images are the *test* set
+(``split="val"``, or its alias ``"test"``), and 10,000 training images are held out for
+validation (``split="holdout"``), the rest being the training set (``split="train"``). The
+hold-out is a seeded random subset of the training images, the same on every run.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from pathlib import Path
@@ -23,7 +29,12 @@ from torch.utils.data import Dataset
 
 from .images import make_lr
 
-__all__ = ["imagenet_files", "load_imagenet_batch", "save_imagenet_batch", "DownsampledImageNet"]
+__all__ = ["HOLDOUT", "imagenet_files", "load_imagenet_batch", "save_imagenet_batch", "DownsampledImageNet"]
+
+logger = logging.getLogger(__name__)
+
+#: Training images held out for validation (§5.1 of Winkler et al. 2019).
+HOLDOUT = 10_000
 
 
 def imagenet_files(root: str | Path, split: str = "train") -> list[Path]:
@@ -102,10 +113,17 @@ class DownsampledImageNet(Dataset):
 
     Args:
         root: Folder with ``train_data_batch_*.npz`` and/or ``val_data.npz``.
-        split: ``"train"`` or ``"val"``.
+        split: ``"train"`` (the training images less the hold-out), ``"holdout"`` (the held-out
+            training images, the paper's validation set), ``"val"`` or ``"test"`` (ImageNet's
+            validation file, the paper's test set).
         scale: SR factor $s$; the side S must be a multiple of it.
         flips: Random horizontal flips (off by default, as the paper reports none).
-        max_images: Read files in order until this many images are loaded (``None``: all).
+        max_images: Read files in order until this many images are loaded (``None``: all); the
+            hold-out is drawn from the loaded images.
+        holdout: Training images held out (10,000 in the paper; 0 keeps them all for training).
+            A copy with at most ten times as many images holds out a tenth of them instead (and
+            logs it), so that small local copies still have both parts.
+        holdout_seed: Seed of the hold-out's random choice.
 
     Items:
         ``(lr, hr)``: uint8 ``[3, S/s, S/s]`` and ``[3, S, S]``.
@@ -118,11 +136,17 @@ class DownsampledImageNet(Dataset):
         scale: int = 2,
         flips: bool = False,
         max_images: int | None = None,
+        holdout: int = HOLDOUT,
+        holdout_seed: int = 0,
     ) -> None:
         if int(scale) != scale or scale < 1:
             raise ValueError(f"scale must be a positive integer, got {scale}")
-        self.scale, self.flips = int(scale), flips
-        self.files = imagenet_files(root, split)
+        if split not in ("train", "holdout", "val", "test"):
+            raise ValueError(f"split must be 'train', 'holdout', 'val' or 'test', got {split!r}")
+        if holdout < 0:
+            raise ValueError(f"holdout must be >= 0, got {holdout}")
+        self.scale, self.flips, self.split = int(scale), flips, split
+        self.files = imagenet_files(root, "train" if split in ("train", "holdout") else "val")
         self.batches: list[np.ndarray] = []
         total = 0
         for path in self.files:
@@ -143,14 +167,28 @@ class DownsampledImageNet(Dataset):
                 f"{self.resolution}px images cannot be downscaled by {self.scale}; use a scale dividing it"
             )
         self.offsets = np.cumsum([0] + [len(b) for b in self.batches])
+        self.index: np.ndarray | None = None  # positions in the loaded files; None = all, in order
+        if split in ("train", "holdout"):
+            n = int(self.offsets[-1])
+            k = holdout if n > 10 * holdout else min(holdout, n // 10)
+            if k < holdout:
+                logger.info("%d training images: holding out %d (a tenth) instead of %d", n, k, holdout)
+            g = torch.Generator().manual_seed(holdout_seed)
+            held = np.zeros(n, dtype=bool)
+            held[torch.randperm(n, generator=g)[:k].numpy()] = True
+            self.index = np.flatnonzero(held if split == "holdout" else ~held)
+            if len(self.index) == 0:
+                raise ValueError(f"split {split!r} of {root} is empty ({n} training images, {k} held out)")
 
     def __len__(self) -> int:
-        return int(self.offsets[-1])
+        return int(self.offsets[-1]) if self.index is None else len(self.index)
 
     def hr(self, index: int) -> Tensor:
-        """The HR image ``index`` as uint8 ``[3, S, S]``."""
+        """The HR image ``index`` (of this split) as uint8 ``[3, S, S]``."""
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} images")
+        if self.index is not None:
+            index = int(self.index[index])
         b = int(np.searchsorted(self.offsets, index, side="right")) - 1
         return torch.from_numpy(np.array(self.batches[b][index - self.offsets[b]]))
 
