@@ -323,6 +323,9 @@ def _malformed(files: dict[str, Path], root: Path) -> dict[str, tuple[Path, str]
     out["unexpected tensor"] = (_write(root / "unexpected.pt", extra_t), "unexpected")
     bad_cfg = dict(good, extra={**good["extra"], "sr_config": {**good["extra"]["sr_config"], "hidden": "wide"}})
     out["config that builds no model"] = (_write(root / "bad_cfg.pt", bad_cfg), "config")
+    # A config asking for a far larger model than the file holds is refused before it is allocated.
+    huge = dict(good, extra={**good["extra"], "sr_config": {**good["extra"]["sr_config"], "hidden": 200_000}})
+    out["config of a huge model"] = (_write(root / "huge.pt", huge), "does not fit")
     bad_kind = dict(good, extra={**good["extra"], "kind": "transformer"})
     out["unknown model kind"] = (_write(root / "bad_kind.pt", bad_kind), "kind")
     out["other task"] = (files["seg"], "seg")
