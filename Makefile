@@ -1,10 +1,11 @@
 # cnf_teach: set-up, tests, notebooks and site.
-#   make lab     create .venv if needed, install everything, open the tutorials in JupyterLab
+#   make lab     create .venv if needed, install everything, open the tutorials' start page in JupyterLab
 #   make test    same set-up, then lint, the whole test suite and the notebooks in fast mode
 #   make student regenerate tutorials/student/ from the solution notebooks (nbgrader)
 #   make site    build the documentation site into site/ (strict: any warning fails)
 #   make serve   serve the site on http://127.0.0.1:8000, rebuilding on changes
 #   make figures retrain the small models behind the README/site figures (docs/assets/*.png)
+#   make pretrained  retrain the shipped models (cnf_teach/pretrained/weights/; MODEL=name for one; hours)
 # Variables you may override:
 #   PYTHON=python3.12     the interpreter the virtual environment is made from
 #   TORCH="torch==2.5.1"  the PyTorch requirement installed first (default: the CPU build 2.13.0;
@@ -17,13 +18,14 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 EXTRAS ?= all
 PYTEST_ARGS ?=
+MODEL ?= all
 LAB_ARGS ?=
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test lint format clean student site serve figures
+.PHONY: setup lab test lint format clean student site serve figures pretrained
 
 setup: $(STAMP)
 
@@ -36,8 +38,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	@touch $@
 
+# JupyterLab opens the learners' start page, rendered (tutorials/tools/jupyterlab/overrides.json: Markdown
+# opens as a preview, no news fetched from the internet); the printed URL leads there too.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=tutorials $(ROOT_FLAG) $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=tutorials --LabApp.default_url=/lab/tree/00_start_here.md \
+		--LabApp.app_settings_dir=tutorials/tools/jupyterlab $(ROOT_FLAG) $(LAB_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -63,6 +68,10 @@ serve: $(STAMP)
 
 figures: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python docs/make_figures.py
+
+# Each recipe trains on one thread and resumes from runs/pretrained/NAME/ if interrupted.
+pretrained: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m cnf_teach.pretrained $(MODEL)
 
 format: $(STAMP)
 	$(BIN)/ruff format .

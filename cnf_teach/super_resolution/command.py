@@ -60,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = sr.add_parser("eval", help="bits/dim, PSNR and SSIM per image set (Table 2 of the paper)")
     e.add_argument("--checkpoint", metavar="CKPT", help="model checkpoint (or use --model bicubic)")
+    e.add_argument("--pretrained", metavar="NAME", help="a shipped model instead of --checkpoint (sr-cnf-small, ...)")
     e.add_argument("--model", choices=("checkpoint", "bicubic"), default="checkpoint")
     e.add_argument("--data", metavar="DIR", action="append", help="image folder; repeat for several sets")
     e.add_argument("--scale", type=int, default=2)
@@ -71,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(handler=run_eval)
 
     s = sr.add_parser("sample", help="upscale one image with a trained model")
-    s.add_argument("--checkpoint", metavar="CKPT", required=True)
+    s.add_argument("--checkpoint", metavar="CKPT", help="model checkpoint")
+    s.add_argument("--pretrained", metavar="NAME", help="a shipped model instead of --checkpoint (sr-cnf-small, ...)")
     s.add_argument("--image", metavar="IN", required=True)
     s.add_argument("--out", metavar="OUT", required=True)
     s.add_argument("--temperature", type=float, default=0.8)
@@ -132,6 +134,22 @@ def _read_checkpoint(path: str) -> dict[str, Any]:
     except ValueError as err:
         raise _usage(err) from None
     return ckpt
+
+
+def _model_from_args(args: argparse.Namespace, device: torch.device) -> Any:
+    """The model named by ``--checkpoint`` or ``--pretrained`` (exactly one of them)."""
+    from ..errors import UsageError
+
+    if bool(args.checkpoint) == bool(args.pretrained):
+        raise UsageError("pass either --checkpoint CKPT or --pretrained NAME (one of them)")
+    if args.pretrained:
+        from .. import pretrained
+
+        try:
+            return pretrained.load_for_task(args.pretrained, "sr", device)[0]
+        except ValueError as err:
+            raise _usage(err) from None
+    return _load_model(args.checkpoint, device)
 
 
 def _load_model(path: str, device: torch.device) -> Any:
@@ -291,15 +309,15 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UsageError("--max-images must be >= 1")
     model = None
     if args.model == "bicubic":
-        if args.checkpoint:
-            raise UsageError("--model bicubic takes no --checkpoint")
+        if args.checkpoint or args.pretrained:
+            raise UsageError("--model bicubic takes no --checkpoint or --pretrained")
         if args.scale not in BICUBIC_SCALES:
             raise UsageError(f"unsupported scale {args.scale}; use one of {', '.join(map(str, BICUBIC_SCALES))}")
         method, upsample_fn = "bicubic", None
     else:
-        if not args.checkpoint:
-            raise UsageError("pass --checkpoint CKPT (or --model bicubic for the bicubic row)")
-        model = _load_model(args.checkpoint, device)
+        if not args.checkpoint and not args.pretrained:
+            raise UsageError("pass --checkpoint CKPT or --pretrained NAME (or --model bicubic for the bicubic row)")
+        model = _model_from_args(args, device)
         if args.scale != model.config.scale:
             raise UsageError(
                 f"unsupported scale {args.scale}: this model was trained for {model.config.scale}x; "
@@ -353,7 +371,7 @@ def run_sample(args: argparse.Namespace) -> int:
     device = _device(args.device)
     if args.temperature < 0:
         raise UsageError(f"--temperature must be >= 0, got {args.temperature}")
-    model = _load_model(args.checkpoint, device)
+    model = _model_from_args(args, device)
     if not Path(args.image).is_file():
         raise UsageError(f"image {args.image} not found")
     try:

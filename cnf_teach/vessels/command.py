@@ -74,7 +74,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(handler=run_train)
 
     q = s.add_parser("eval", help="bits/dim, PR curve and max F-score on a test split")
-    q.add_argument("--checkpoint", required=True)
+    which = q.add_mutually_exclusive_group(required=True)
+    which.add_argument("--checkpoint", help="a `seg train` checkpoint")
+    which.add_argument(
+        "--pretrained", metavar="NAME", help="a shipped model (seg-cnf-binary, seg-cnf-uniform, seg-baseline)"
+    )
     q.add_argument("--data", required=True, help="DRIVE folder")
     q.add_argument("--split", choices=("test", "training"), default="test")
     q.add_argument("--samples", type=int, help="samples per image for the soft map (default: the config's)")
@@ -84,7 +88,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(handler=run_eval)
 
     q = s.add_parser("sample", help="soft map and samples of one image")
-    q.add_argument("--checkpoint", required=True)
+    which = q.add_mutually_exclusive_group(required=True)
+    which.add_argument("--checkpoint", help="a `seg train` checkpoint")
+    which.add_argument(
+        "--pretrained", metavar="NAME", help="a shipped model (seg-cnf-binary, seg-cnf-uniform, seg-baseline)"
+    )
     src = q.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="DRIVE folder (uses its test split)")
     src.add_argument("--retina", action="store_true", help="scikit-image's real fundus photograph")
@@ -142,6 +150,19 @@ def load_seg_checkpoint(path: str, device: torch.device | str = "cpu") -> tuple[
     except (FileNotFoundError, ValueError) as err:
         raise _usage(str(err)) from None
     return model.to(device).eval(), ckpt
+
+
+def _model_from_args(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Module, str]:
+    """``(model, kind)`` from ``--checkpoint`` or ``--pretrained``."""
+    if args.pretrained:
+        from .. import pretrained
+
+        try:
+            return pretrained.load_for_task(args.pretrained, "seg", device)
+        except ValueError as err:
+            raise _usage(str(err)) from None
+    model, ckpt = load_seg_checkpoint(args.checkpoint, device)
+    return model, ckpt["extra"]["model"]
 
 
 # --- handlers -------------------------------------------------------------------------------------
@@ -266,13 +287,12 @@ def run_eval(args: argparse.Namespace) -> int:
     from .figures import plot_pr_curves, plot_segmentations
 
     device = _device(args.device)
-    model, ckpt = load_seg_checkpoint(args.checkpoint, device)
+    model, kind = _model_from_args(args, device)
     config = model.config
     samples = args.samples if args.samples is not None else config.eval_samples
     if samples < 1:
         raise _usage(f"--samples must be positive, got {samples}")
     dataset = _read_dataset(args.data, args.split, pad_to=config.pad_to)
-    kind = ckpt["extra"]["model"]
     ev = evaluate_seg_model(model, dataset, num_samples=samples, device=device)
     summary = {"model": kind, "split": args.split, "samples": samples, **ev.summary()}
     line = f"{kind}: bits/dim {ev.bpd:.4f}  max F {ev.max_f:.4f} (threshold {ev.threshold:.2f})"
@@ -301,7 +321,7 @@ def run_sample(args: argparse.Namespace) -> int:
     if args.samples < 1:
         raise _usage(f"--samples must be positive, got {args.samples}")
     device = _device(args.device)
-    model, _ = load_seg_checkpoint(args.checkpoint, device)
+    model, _ = _model_from_args(args, device)
     torch.manual_seed(args.seed)
     if args.retina:
         if args.size < 16 or args.size % 4:
