@@ -224,7 +224,7 @@ SECTIONS: dict[str, Item] = {
         "single-image super-resolution",
         r"super-?resolution|\bsr\b|imagenet|rrdb|set5|set14|bsd100|psnr"
         r"|ssim|temperature|\\tau|τ|crop|pad|bicubic|logistic|baseline|high-resolution|\bhr\b|\blr\b|adam|iteration"
-        r"|conditioning|multi-?scale|implementation|dequantiz|uniform noise|levels",
+        r"|conditioning|multi-?scale|implementation|dequantiz|uniform noise|levels|validation|held out|hold-?out",
         "### 5.1 SINGLE IMAGE SUPER RESOLUTION",
     ),
     "5.1.1": Item(
