@@ -106,7 +106,8 @@ class RetinaConfig:
         taper: A vessel's radius falls by a factor e along this length (in FOV radii).
         child_width: Range of a child branch's radius relative to its parent's at the bifurcation.
         fade: Range of the factor by which a child branch's contrast falls below its parent's.
-        width_step: Pixels by which a grader's width offset moves a segment's drawn radius.
+        width_step: Pixels by which a grader's width offset moves a segment's drawn radius, at 96 pixels
+            (scaled with the size).
         shift_prob: Probability of each non-zero width offset (narrower, wider).
         include_mid: Visible contrast at which a branch is annotated with probability 1/2.
         include_scale: Logistic scale of the inclusion probability in the visible contrast.
@@ -606,7 +607,7 @@ def draw_retina(config: RetinaConfig | None = None, rng: np.random.Generator | N
     img = np.where(mask[..., None], img, 0.02 + rng.normal(0, cfg.noise / 3, img.shape))
     image = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
-    owner, level = _annotation_cells(segments, mask, cfg.width_step)
+    owner, level = _annotation_cells(segments, mask, cfg.width_step * size / 96)
     vis = np.array([seg.visibility for seg in segments])
     include = 1.0 / (1.0 + np.exp(-(vis - cfg.include_mid) / cfg.include_scale))
     process = AnnotationProcess(
@@ -704,7 +705,7 @@ def _write_floors(path: Path, names: list[str], floors: list[AnnotationFloors], 
         "images": rows,
     }
     path.write_text(json.dumps(doc, indent=2, allow_nan=True))
-    log.info(
+    log.debug(
         "floors of %d test images: entropy %.4f, factorized %.4f bits per FOV pixel",
         len(rows),
         mean["entropy_per_fov_pixel"],
