@@ -84,7 +84,10 @@ def test_a_model_trained_on_them_finds_vessels_in_a_real_fundus(tmp_path):
     """Trained on synthetic retinas only, the factored model's map of skimage.data.retina() follows Frangi's vesselness.
 
     The control is the photograph's own darkness (inverted green channel), which does not:
-    the model responds to vessels, not to dark pixels.
+    the model responds to vessels, not to dark pixels. The bar of 0.40 sits below what the
+    generator gives (0.435 at 150 steps, 0.438 at 300): since its annotations are random given the
+    photograph, as two human graders' are, a factored model's map is blurrier than with the
+    deterministic labels of the first generator (0.46 there).
     """
     from cnf_teach.data.augment import JointAugment
     from cnf_teach.data.drive import DriveDataset
@@ -106,7 +109,7 @@ def test_a_model_trained_on_them_finds_vessels_in_a_real_fundus(tmp_path):
     response = model.soft_map(x)[0, 0].numpy()
     r_model = np.corrcoef(response[fov], vesselness[fov])[0, 1]
     r_dark = np.corrcoef(-green[fov], vesselness[fov])[0, 1]
-    assert r_model > 0.45 and r_model > r_dark + 0.3, (r_model, r_dark)
+    assert r_model > 0.40 and r_model > r_dark + 0.3, (r_model, r_dark)
 
 
 def _hb(p: float) -> float:
