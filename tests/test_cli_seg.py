@@ -107,3 +107,54 @@ def test_bad_arguments_are_one_line(tmp_path: Path, capsys) -> None:
     _one_line_error(capsys, "--steps")
     assert main(["seg", "train", "--out", str(tmp_path / "r"), "--data", str(tmp_path / "nope")]) == 2
     _one_line_error(capsys, "nope")
+
+
+@pytest.fixture(scope="module")
+def drive64(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from cnf_teach.data.synthetic_retina import RetinaConfig, make_synthetic_drive
+
+    root = tmp_path_factory.mktemp("seg64") / "drive"
+    return make_synthetic_drive(root, num_train=4, num_test=2, config=RetinaConfig(height=64, width=64), mc_samples=0)
+
+
+def test_cpu_path_downscale_and_crop(drive64: Path, tmp_path: Path, capsys, caplog) -> None:
+    """``--downscale`` and ``--crop`` (the CPU path on real DRIVE): crops in training, whole images in evaluation."""
+    run = tmp_path / "run"
+    args = ["seg", "train", "--data", str(drive64), "--out", str(run), "--device", "cpu", "--no-progress"]
+    args += ["--downscale", "2", "--crop", "16", "--batch-size", "2", "--no-augment"]
+    with caplog.at_level("INFO", logger="cnf_teach.vessels.command"):
+        assert main([*args, "--steps", "2"]) == 0
+    assert "random 16x16 windows of 32x32 images" in caplog.text
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["extra"]["downscale"] == 2.0 and ckpt["extra"]["crop"] == 16
+    assert main([*args, "--steps", "3", "--resume"]) == 0
+    assert load_checkpoint(run / "last.pt")["extra"]["downscale"] == 2.0
+    capsys.readouterr()
+
+    # Evaluation: whole images, at the training run's scale unless --downscale says otherwise.
+    out = tmp_path / "eval.json"
+    cmd = ["seg", "eval", "--checkpoint", str(run / "last.pt"), "--data", str(drive64), "--samples", "2"]
+    assert main([*cmd, "--device", "cpu", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    for label in ("per image pixel (32x32)", "per field-of-view pixel", "per padded pixel (32x32)", "downscale 2"):
+        assert label in text, text
+    result = json.loads(out.read_text())
+    assert result["downscale"] == 2.0 and result["image_size"] == [32, 32] and result["padded_size"] == [32, 32]
+    # The same total bits over fewer pixels (the FOV) or as many (no padding needed at 32x32).
+    assert result["bpd_fov"] > result["bpd"] > 0 and result["bpd_padded"] == pytest.approx(result["bpd"])
+    assert main([*cmd, "--device", "cpu", "--json", str(out), "--downscale", "1"]) == 0
+    result = json.loads(out.read_text())
+    assert result["downscale"] == 1.0 and result["image_size"] == [64, 64]
+    png = tmp_path / "s.png"
+    assert main(["seg", "sample", "--checkpoint", str(run / "last.pt"), "--data", str(drive64), "--out", str(png)]) == 0
+    assert png.stat().st_size > 1000
+
+
+def test_cpu_path_bad_values_are_one_line(drive64: Path, tmp_path: Path, capsys) -> None:
+    base = ["seg", "train", "--data", str(drive64), "--out", str(tmp_path / "r"), "--steps", "1"]
+    assert main([*base, "--crop", "6"]) == 2
+    _one_line_error(capsys, "--crop", "multiple of 4")
+    assert main([*base, "--downscale", "0.5"]) == 2
+    _one_line_error(capsys, "--downscale")
+    assert main(["seg", "eval", "--pretrained", "seg-cnf-binary", "--data", str(drive64), "--downscale", "0"]) == 2
+    _one_line_error(capsys, "--downscale")

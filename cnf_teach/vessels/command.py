@@ -8,8 +8,11 @@ Subcommands:
 - ``seg train --model {cnf_binary,cnf_uniform,baseline} --out DIR [--data DIR]``: train on
   the shared engine (progress bar, checkpoints, ``--resume``, DDP under ``torchrun``);
   without ``--data`` it trains on synthetic retinas written to ``OUT/synthetic_drive``;
-- ``seg eval --checkpoint CKPT --data DIR``: bits/dim, max F-score, the second grader's
-  point, figures like the paper's Figures 4 and 5;
+  ``--downscale 2`` shrinks real DRIVE photographs to 292x282 and ``--crop SIZE`` trains on
+  random square windows: the CPU path on real DRIVE (an addition; see "Readings and deviations");
+- ``seg eval --checkpoint CKPT --data DIR``: bits/dim per image pixel, per field-of-view pixel
+  and per padded pixel (labelled), max F-score, the second grader's point, figures like the
+  paper's Figures 4 and 5, on whole images (downscaled as in training, or by ``--downscale``);
 - ``seg sample --checkpoint CKPT``: soft map and samples for a test image, or for
   scikit-image's real fundus photograph (``--retina``).
 
@@ -65,6 +68,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--batch-size", type=int, help="batch size (default: the config's)")
     q.add_argument("--pad-to", type=int, help="pad images to this square size (default: the config's)")
     q.add_argument("--no-augment", action="store_true", help="turn off rotation/scale/shear augmentation")
+    _downscale_arg(
+        q, "shrink every photograph by FACTOR when reading (2: DRIVE at 292x282; default 1, or the resumed run's)"
+    )
+    q.add_argument(
+        "--crop",
+        type=int,
+        metavar="SIZE",
+        help="train on random SIZE x SIZE windows of the padded images (a multiple of 4; default: whole images)",
+    )
     q.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     q.add_argument("--checkpoint-every", type=int, default=100)
     q.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
@@ -82,6 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--data", required=True, help="DRIVE folder")
     q.add_argument("--split", choices=("test", "training"), default="test")
     q.add_argument("--samples", type=int, help="samples per image for the soft map (default: the config's)")
+    _downscale_arg(q, "shrink the whole test images by FACTOR (default: the training run's factor, else 1)")
     q.add_argument("--figures", metavar="DIR", help="write pr_curves.png and segmentations.png there")
     q.add_argument("--device", default="auto")
     q.add_argument("--json", metavar="OUT", help="write the results as JSON")
@@ -97,6 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--data", help="DRIVE folder (uses its test split)")
     src.add_argument("--retina", action="store_true", help="scikit-image's real fundus photograph")
     q.add_argument("--index", type=int, default=0, help="image index in the test split")
+    _downscale_arg(q, "with --data: shrink the test image by FACTOR (default: the training run's factor, else 1)")
     q.add_argument("--size", type=int, default=128, help="size of the real photograph (with --retina)")
     q.add_argument("--samples", type=int, default=16)
     q.add_argument("--temperature", type=float, default=1.0)
@@ -109,10 +123,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # --- helpers --------------------------------------------------------------------------------------
+def _downscale_arg(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--downscale", type=float, metavar="FACTOR", help=help_text)
+
+
 def _usage(msg: str) -> Exception:
     from ..errors import UsageError
 
     return UsageError(msg)
+
+
+def _checked_downscale(value: float | None, default: float) -> float:
+    """``--downscale`` as given, or ``default`` when absent; at least 1 (2 halves each side)."""
+    factor = default if value is None else value
+    if not factor >= 1:  # also refuses NaN
+        raise _usage(f"--downscale must be at least 1 (2 halves each side, giving DRIVE at 292x282), got {factor}")
+    return float(factor)
+
+
+def _stored_downscale(extra: Any) -> float:
+    """The downscale factor a ``seg train`` run stored in its checkpoint (1 when it stored none)."""
+    value = extra.get("downscale") if isinstance(extra, dict) else None
+    return float(value) if isinstance(value, (int, float)) and value >= 1 else 1.0
 
 
 def _read_dataset(root: str, split: str, **kwargs: Any):
@@ -152,17 +184,18 @@ def load_seg_checkpoint(path: str, device: torch.device | str = "cpu") -> tuple[
     return model.to(device).eval(), ckpt
 
 
-def _model_from_args(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Module, str]:
-    """``(model, kind)`` from ``--checkpoint`` or ``--pretrained``."""
+def _model_from_args(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Module, str, float]:
+    """``(model, kind, training downscale factor)`` from ``--checkpoint`` or ``--pretrained``."""
     if args.pretrained:
         from .. import pretrained
 
         try:
-            return pretrained.load_for_task(args.pretrained, "seg", device)
+            model, kind = pretrained.load_for_task(args.pretrained, "seg", device)
         except ValueError as err:
             raise _usage(str(err)) from None
+        return model, kind, 1.0
     model, ckpt = load_seg_checkpoint(args.checkpoint, device)
-    return model, ckpt["extra"]["model"]
+    return model, ckpt["extra"]["model"], _stored_downscale(ckpt["extra"])
 
 
 # --- handlers -------------------------------------------------------------------------------------
@@ -222,6 +255,9 @@ def run_train(args: argparse.Namespace) -> int:
             raise _usage(f"--{name.replace('_', '-')} must be positive, got {value}")
     if args.lr is not None and args.lr <= 0:
         raise _usage(f"--lr must be positive, got {args.lr}")
+    if args.crop is not None and (args.crop < 4 or args.crop % 4):
+        raise _usage(f"--crop must be a positive multiple of 4 (2**levels of the flow), got {args.crop}")
+    downscale = _checked_downscale(args.downscale, 1.0) if args.downscale is not None else None
     config = SegConfig.paper_drive() if args.config == "paper" else SegConfig.tiny()
     if args.lr is not None:
         config.lr = args.lr
@@ -240,8 +276,11 @@ def run_train(args: argparse.Namespace) -> int:
         config = SegConfig.from_dict(stored)
         if kind != args.model:
             raise _usage(f"{ckpt_path} holds a {kind!r} model; pass --model {kind}")
+        if downscale is None:
+            downscale = _stored_downscale(previous.get("extra"))
     elif ckpt_path.exists():
         raise _usage(f"{ckpt_path} exists; pass --resume to continue it or choose another --out")
+    downscale = 1.0 if downscale is None else downscale
     data = args.data
     if data is None:
         data = str(out / "synthetic_drive")
@@ -250,7 +289,12 @@ def run_train(args: argparse.Namespace) -> int:
             make_synthetic_drive(data, seed=args.seed)
     torch.manual_seed(args.seed)
     augment = None if args.no_augment else JointAugment()
-    dataset = _read_dataset(data, "training", pad_to=config.pad_to, augment=augment)
+    dataset = _read_dataset(
+        data, "training", pad_to=config.pad_to, augment=augment, downscale=downscale, crop=args.crop
+    )
+    h, w = dataset.images[0].image.shape[:2]
+    window = f"random {args.crop}x{args.crop} windows of " if args.crop else ""
+    log.info("training on %s%dx%d images (downscale %g), padded to %dx%d", window, h, w, downscale, *dataset.size)
     if len(dataset) < config.batch_size:
         raise _usage(f"{data} has {len(dataset)} training images, fewer than one batch of {config.batch_size}")
     loader = make_loader(dataset, config.batch_size, seed=args.seed)
@@ -266,7 +310,7 @@ def run_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     model = resumed if args.resume else build_seg_model(args.model, config)
-    extra = seg_checkpoint_state(config, args.model, str(data))
+    extra = {**seg_checkpoint_state(config, args.model, str(data)), "downscale": downscale, "crop": args.crop}
     if args.resume:
         try:
             trainer = Trainer.resume(ckpt_path, model, seg_loss, loader, train_cfg, task="seg", extra_state=extra)
@@ -286,19 +330,35 @@ def run_eval(args: argparse.Namespace) -> int:
     from .evaluation import evaluate_seg_model
     from .figures import plot_pr_curves, plot_segmentations
 
+    _checked_downscale(args.downscale, 1.0)  # a bad value fails before the model loads
     device = _device(args.device)
-    model, kind = _model_from_args(args, device)
+    model, kind, trained_downscale = _model_from_args(args, device)
     config = model.config
     samples = args.samples if args.samples is not None else config.eval_samples
     if samples < 1:
         raise _usage(f"--samples must be positive, got {samples}")
-    dataset = _read_dataset(args.data, args.split, pad_to=config.pad_to)
+    downscale = _checked_downscale(args.downscale, trained_downscale)
+    dataset = _read_dataset(args.data, args.split, pad_to=config.pad_to, downscale=downscale)  # whole images
     ev = evaluate_seg_model(model, dataset, num_samples=samples, device=device)
-    summary = {"model": kind, "split": args.split, "samples": samples, **ev.summary()}
-    line = f"{kind}: bits/dim {ev.bpd:.4f}  max F {ev.max_f:.4f} (threshold {ev.threshold:.2f})"
+    h, w = dataset.images[0].image.shape[:2]
+    summary = {
+        "model": kind,
+        "split": args.split,
+        "samples": samples,
+        "downscale": downscale,
+        "image_size": [h, w],
+        "padded_size": list(dataset.size),
+        **ev.summary(),
+    }
+    line = f"{kind} on {args.split} ({len(dataset)} images, {h}x{w}, downscale {downscale:g}): "
+    line += f"max F {ev.max_f:.4f} (threshold {ev.threshold:.2f})"
     if ev.human is not None:
-        line += f"  second grader F {summary['human_f']:.4f}"
+        line += f", second grader F {summary['human_f']:.4f}"
     print(line)
+    print(
+        f"  bits/dim {ev.bpd:.4f} per image pixel ({h}x{w}), {ev.bpd_fov:.4f} per field-of-view pixel, "
+        f"{ev.bpd_padded:.4f} per padded pixel ({dataset.size[0]}x{dataset.size[1]})"
+    )
     if args.figures:
         fig_dir = Path(args.figures)
         fig_dir.mkdir(parents=True, exist_ok=True)
@@ -320,8 +380,9 @@ def run_sample(args: argparse.Namespace) -> int:
 
     if args.samples < 1:
         raise _usage(f"--samples must be positive, got {args.samples}")
+    _checked_downscale(args.downscale, 1.0)  # a bad value fails before the model loads
     device = _device(args.device)
-    model, _ = _model_from_args(args, device)
+    model, _, trained_downscale = _model_from_args(args, device)
     torch.manual_seed(args.seed)
     if args.retina:
         if args.size < 16 or args.size % 4:
@@ -331,7 +392,8 @@ def run_sample(args: argparse.Namespace) -> int:
         row: dict[str, Any] = {"photograph": photo}
         box = (0, 0, args.size, args.size)
     else:
-        dataset = _read_dataset(args.data, "test", pad_to=model.config.pad_to)
+        downscale = _checked_downscale(args.downscale, trained_downscale)
+        dataset = _read_dataset(args.data, "test", pad_to=model.config.pad_to, downscale=downscale)
         if not 0 <= args.index < len(dataset):
             raise _usage(f"--index must be in 0..{len(dataset) - 1}, got {args.index}")
         item = dataset[args.index]
