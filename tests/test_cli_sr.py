@@ -69,8 +69,75 @@ def test_eval_prints_table_2_and_writes_json(trained: dict[str, Path], capsys: p
     assert "bpd" in text and "PSNR-Y" in text and "SetA" in text and "CNF (tau=0)" in text
     figures = json.loads(out.read_text())
     row = figures["SetA"]
-    assert set(row) == {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "bpd", "images"}
+    assert set(row) == {"bpd_protocol", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "bpd", "images"}
+    assert row["bpd_protocol"] == "whole"  # 36-pixel images are smaller than the paper's 128-pixel crops
+    assert "padding for PSNR/SSIM: square" in text
     assert row["images"] == 2 and 0 < row["bpd"] < 16 and 0 < row["psnr_y"] < 100 and -1 <= row["ssim_y"] <= 1
+
+
+def test_eval_protocol_flags(trained: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--protocol``, ``--crops``, ``--crop-size``: seeded random crops by default, whole images as the option."""
+    argv = ["sr", "eval", "--checkpoint", str(trained["ckpt"]), "--data", str(trained["test"]), "--device", "cpu"]
+
+    def bpd(*extra: str) -> tuple[float, str, str]:
+        out = tmp_path / "e.json"
+        assert main([*argv, "--temperature", "0", "--json", str(out), *extra]) == 0
+        row = json.loads(out.read_text())["SetA"]
+        return row["bpd"], row["bpd_protocol"], capsys.readouterr().out
+
+    crops, protocol, text = bpd("--crops", "6", "--crop-size", "16")
+    assert protocol == "crops" and "mean over 6 random 16x16 crops (seed 0)" in text and 0 < crops < 16
+    assert bpd("--crops", "6", "--crop-size", "16")[0] == crops  # seeded: the same crops every run
+    assert bpd("--crops", "6", "--crop-size", "16", "--seed", "1")[0] != crops
+    whole, protocol, text = bpd("--protocol", "whole", "--crop-size", "16")
+    assert protocol == "whole" and "bits/dim: whole images" in text and whole != crops
+    _error(capsys, [*argv, "--crops", "0"], "--crops")
+    _error(capsys, [*argv, "--crop-size", "18"], "multiple of 4")
+
+
+def test_eval_padding_flag(
+    trained: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--padding``: the paper's zeros to a square by default, edge replication as the option."""
+    from cnf_teach.super_resolution import evaluation
+
+    seen: list[str] = []
+    real = evaluation.make_upsample_fn
+
+    def spy(model, temperature=0.0, padding="square"):  # noqa: ANN001, ANN202 - wraps the real function
+        seen.append(padding)
+        return real(model, temperature, padding)
+
+    monkeypatch.setattr(evaluation, "make_upsample_fn", spy)
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)).save(folder / "wide.png")
+    argv = ["sr", "eval", "--checkpoint", str(trained["ckpt"]), "--data", str(folder), "--device", "cpu"]
+    for extra, padding in (([], "square"), (["--padding", "replicate"], "replicate")):
+        out = tmp_path / f"{padding}.json"
+        assert main([*argv, "--temperature", "0", "--json", str(out), *extra]) == 0
+        assert f"padding for PSNR/SSIM: {padding}" in capsys.readouterr().out
+        assert seen[-1] == padding
+        assert json.loads(out.read_text())["wide"]["images"] == 1  # a 12x20 LR image, scored on its exact shape
+
+
+def test_train_validates_on_the_imagenet_holdout(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """On downsampled ImageNet, validation uses held-out training images, not ImageNet's validation file."""
+    from cnf_teach.data.imagenet import save_imagenet_batch
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "imagenet16"
+    data.mkdir()
+    save_imagenet_batch(data / "train_data_batch_1.npz", rng.integers(0, 256, (40, 3, 16, 16), dtype=np.uint8))
+    save_imagenet_batch(data / "val_data.npz", rng.integers(0, 256, (5, 3, 16, 16), dtype=np.uint8))
+    metrics = tmp_path / "m.json"
+    args = ["sr", "train", "--config", "tiny", "--data", str(data), "--steps", "2", "--batch-size", "2"]
+    args += ["--eval-every", "2", "--out", str(tmp_path / "run"), "--device", "cpu", "--json", str(metrics)]
+    with caplog.at_level("INFO", logger="cnf_teach.super_resolution.command"):
+        assert main(args) == 0
+    assert f"validating on 4 held-out training images of {data}" in caplog.text  # a tenth of a small copy
+    assert 0 < json.loads(metrics.read_text())["eval_bpd"] < 16
 
 
 def test_bicubic_row_without_checkpoint_on_several_sets(

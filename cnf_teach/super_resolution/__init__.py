@@ -2,7 +2,8 @@
 
 - :mod:`.config`: :class:`SRConfig` and its presets (tiny, the paper's ImageNet32/64);
 - :mod:`.model`: the SR CNF and its parameter-matched discretized-logistic baseline;
-- :mod:`.evaluation`: the bicubic row, PSNR/SSIM on Y, bits/dim over a test set;
+- :mod:`.evaluation`: the bicubic row, PSNR/SSIM on Y, bits/dim over a test set (the paper's
+  random crops or whole images), the paper's test-time zero padding to a square;
 - :mod:`.figures`: LR, bicubic, baseline and CNF samples side by side;
 - :mod:`.checkpoint`: rebuilding a model from a training checkpoint;
 - :mod:`.command`: ``cnf-teach sr train|eval|sample``.
@@ -15,7 +16,9 @@ from .evaluation import (
     dataset_bits_per_dim,
     evaluate_sr,
     make_upsample_fn,
+    pad_to_square,
     per_image_bits_per_dim,
+    random_crop_bits_per_dim,
 )
 from .model import SuperResolutionBaseline, SuperResolutionCNF, build_sr_model, count_parameters, sr_loss
 
@@ -31,7 +34,9 @@ __all__ = [
     "evaluate_sr",
     "make_upsample_fn",
     "model_from_checkpoint",
+    "pad_to_square",
     "per_image_bits_per_dim",
+    "random_crop_bits_per_dim",
     "sr_checkpoint_state",
     "sr_loss",
 ]

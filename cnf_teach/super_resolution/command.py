@@ -3,10 +3,18 @@
 - ``sr train --config tiny|small|paper-imagenet32|paper-imagenet64 [--data DIR] [--model cnf|baseline]``
   trains the SR CNF (or its factorized baseline) with :mod:`cnf_teach.engine`; ``DIR`` is a
   folder of images (random HR patches of ``--patch`` pixels) or of downsampled-ImageNet npz
-  files; without ``--data`` it trains on the images bundled with scikit-image.
+  files; without ``--data`` it trains on the images bundled with scikit-image. On
+  downsampled ImageNet, ``--eval-every N`` validates on the 10,000 training images held out
+  for validation (``split="holdout"``, §5.1 of the paper), never on ImageNet's validation file,
+  which is the test set.
 - ``sr eval --checkpoint CKPT --data DIR [--data DIR2 ...] --scale 2 [--json OUT]`` prints a
   table like Table 2 of the paper (bits/dim, PSNR, SSIM per set); ``--model bicubic`` gives
-  the bicubic row without a checkpoint.
+  the bicubic row without a checkpoint. The protocol is the paper's by default (§5.1, §5.1.1):
+  bits/dim averaged over ``--crops 1000`` seeded random ``--crop-size 128`` crops
+  (``--protocol crops``), and the LR input padded with zeros at the right and bottom to a
+  square, the output cropped to the exact shape for PSNR/SSIM (``--padding square``);
+  ``--protocol whole`` and ``--padding replicate`` are the project's variants (see "Readings
+  and deviations").
 - ``sr sample --checkpoint CKPT --image IN.png --temperature 0.8 --out OUT.png`` upscales one image.
 
 Every problem with the input (missing or empty folder, corrupt image, image smaller than the
@@ -46,8 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch-size", type=int, help="batch size per process (default: the config's)")
     t.add_argument("--lr", type=float, help="learning rate (default: the config's)")
     t.add_argument("--patch", type=int, help="HR patch size for image folders (default: the config's)")
-    t.add_argument("--eval-data", metavar="DIR", help="image folder scored (bits/dim) every --eval-every steps")
-    t.add_argument("--eval-every", type=int, default=0)
+    t.add_argument(
+        "--eval-data",
+        metavar="DIR",
+        help="validation set scored (bits/dim) every --eval-every steps: an image folder, or a downsampled-ImageNet "
+        "folder whose held-out training images are used (default with ImageNet --data: its hold-out)",
+    )
+    t.add_argument("--eval-every", type=int, default=0, help="validate every N steps (default 0: never)")
     t.add_argument("--checkpoint-every", type=int, default=500)
     t.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint (exactly)")
     t.add_argument("--workers", type=int, default=0, help="data loader worker processes")
@@ -66,7 +79,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--scale", type=int, default=2)
     e.add_argument("--temperature", type=float, default=0.8, help="CNF sampling temperature (default 0.8)")
     e.add_argument("--max-images", type=int, help="evaluate only the first N images of each set")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument(
+        "--protocol",
+        choices=("crops", "whole"),
+        default="crops",
+        help="bits/dim over random crops (default, the paper's §5.1.1) or over whole images (edges replicated)",
+    )
+    e.add_argument("--crops", type=int, default=1000, help="random crops per set with --protocol crops (default 1000)")
+    e.add_argument("--crop-size", type=int, default=128, help="HR side of the crops (default 128)")
+    e.add_argument(
+        "--padding",
+        choices=("square", "replicate"),
+        default="square",
+        help="test-time padding of the LR input for PSNR/SSIM: zeros at the right and bottom to a square "
+        "(default, the paper's §5.1) or the edges replicated to the next multiple the flow needs",
+    )
+    e.add_argument("--seed", type=int, default=0, help="seed of the samples and of the crops (default 0)")
     e.add_argument("--json", metavar="OUT", help="write the figures as JSON")
     _device_args(e)
     e.set_defaults(handler=run_eval)
@@ -106,15 +134,23 @@ def _is_imagenet_folder(path: Path) -> bool:
     return path.is_dir() and any(path.glob("*_data_batch_*.npz")) or (path / "val_data.npz").is_file()
 
 
-def _eval_set(folder: str, scale: int) -> Any:
-    """Whole-image (LR, HR) pairs of one folder (images or a downsampled-ImageNet ``val_data.npz``)."""
+def _eval_set(folder: str, scale: int, imagenet_split: str = "val") -> Any:
+    """Whole-image (LR, HR) pairs of one folder of images, or of a downsampled-ImageNet folder.
+
+    Args:
+        folder: An image folder, or a folder of downsampled-ImageNet npz files.
+        scale: SR factor.
+        imagenet_split: Which ImageNet images: ``"val"`` (ImageNet's validation file, the paper's
+            test set; for ``sr eval``) or ``"holdout"`` (the 10,000 held-out training images, the
+            paper's validation set; for validation during ``sr train``).
+    """
     from ..data.imagenet import DownsampledImageNet
     from ..data.images import SRImageFolder
 
     path = Path(folder)
     try:
         if _is_imagenet_folder(path):
-            return DownsampledImageNet(path, "val", scale=scale)
+            return DownsampledImageNet(path, imagenet_split, scale=scale)
         return SRImageFolder(path, scale=scale)
     except ValueError as err:
         raise _usage(err) from None
@@ -179,7 +215,19 @@ def _train_set(args: argparse.Namespace, scale: int, patch: int) -> Any:
         raise _usage(err) from None
 
 
+def _same_size_bits_per_dim(model: torch.nn.Module, data: Any, batch_size: int) -> float:
+    """Mean bits/dim of a set of equal-sized ``(lr, hr)`` pairs (downsampled ImageNet), in batches."""
+    device = next(model.parameters()).device
+    loader = torch.utils.data.DataLoader(data, batch_size=max(1, batch_size), shuffle=False)
+    total, count = 0.0, 0
+    for lr, hr in loader:  # uint8 [B, 3, S/s, S/s], [B, 3, S, S]
+        bpd = model.bits_per_dim(hr.to(device), lr.to(device))  # [B]
+        total, count = total + float(bpd.sum()), count + len(bpd)
+    return total / count
+
+
 def run_train(args: argparse.Namespace) -> int:
+    from ..data.imagenet import DownsampledImageNet
     from ..engine import TrainConfig, Trainer, TrainingDiverged, make_loader
     from ..errors import UsageError
     from .checkpoint import sr_checkpoint_state
@@ -204,11 +252,21 @@ def run_train(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise _usage(err) from None
     eval_fn = None
-    if args.eval_data:
-        eval_set = _eval_set(args.eval_data, config.scale)
+    eval_folder = args.eval_data
+    if eval_folder is None and args.data is not None and args.eval_every > 0 and _is_imagenet_folder(Path(args.data)):
+        eval_folder = args.data  # validate on the hold-out of the training files
+    if eval_folder:
+        eval_set = _eval_set(eval_folder, config.scale, imagenet_split="holdout")
+        if isinstance(eval_set, DownsampledImageNet):
+            log.info("validating on %d held-out training images of %s", len(eval_set), eval_folder)
 
-        def eval_fn(model: torch.nn.Module) -> dict[str, float]:
-            return {"bpd": dataset_bits_per_dim(model, eval_set)}
+            def eval_fn(model: torch.nn.Module) -> dict[str, float]:
+                return {"bpd": _same_size_bits_per_dim(model, eval_set, config.batch_size)}
+
+        else:
+
+            def eval_fn(model: torch.nn.Module) -> dict[str, float]:
+                return {"bpd": dataset_bits_per_dim(model, eval_set)}
 
     model = build_sr_model(config, args.model)
     train_cfg = TrainConfig(
@@ -273,10 +331,16 @@ def _fmt(v: float | None, digits: int) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
-def format_table(results: dict[str, dict[str, Any]], method: str) -> str:
-    """A text table in the layout of Table 2 of the paper: one row per set."""
+def format_table(results: dict[str, dict[str, Any]], method: str, protocol: str = "") -> str:
+    """A text table in the layout of Table 2 of the paper: one row per set.
+
+    Args:
+        results: Per set: ``images``, ``bpd``, ``psnr_y``, ``ssim_y``, ``psnr_rgb``, ``ssim_rgb``.
+        method: The row's method, printed above the table.
+        protocol: A line saying how bits/dim and PSNR/SSIM were measured (omitted when empty).
+    """
     head = f"{'set':<12} {'images':>6} {'bpd':>7} {'PSNR-Y':>8} {'SSIM-Y':>7} {'PSNR-RGB':>9} {'SSIM-RGB':>9}"
-    lines = [f"method: {method}", head, "-" * len(head)]
+    lines = [f"method: {method}", *([protocol] if protocol else []), head, "-" * len(head)]
     for name, r in results.items():
         lines.append(
             f"{name:<12} {r['images']:>6} {_fmt(r['bpd'], 3):>7} {_fmt(r['psnr_y'], 2):>8} "
@@ -307,6 +371,8 @@ def run_eval(args: argparse.Namespace) -> int:
     device = _device(args.device)
     if args.max_images is not None and args.max_images < 1:
         raise UsageError("--max-images must be >= 1")
+    if args.crops < 1 or args.crop_size < 1:
+        raise UsageError(f"--crops and --crop-size must be positive, got {args.crops} and {args.crop_size}")
     model = None
     if args.model == "bicubic":
         if args.checkpoint or args.pretrained:
@@ -326,7 +392,7 @@ def run_eval(args: argparse.Namespace) -> int:
         cnf = isinstance(model, SuperResolutionCNF)
         temperature = args.temperature if cnf else 0.0
         method = f"CNF (tau={temperature:g})" if cnf else "baseline (mode)"
-        upsample_fn = make_upsample_fn(model, temperature)
+        upsample_fn = make_upsample_fn(model, temperature, padding=args.padding)
     sets: dict[str, Any] = {}
     if not args.data:
         try:
@@ -341,12 +407,25 @@ def run_eval(args: argparse.Namespace) -> int:
         if args.max_images is not None:
             data = _Subset(data, args.max_images)
         torch.manual_seed(args.seed)
+        protocol = args.protocol
+        if (
+            model is not None
+            and protocol == "crops"
+            and any(min(data[i][1].shape[-2:]) < args.crop_size for i in range(len(data)))
+        ):
+            protocol = "whole"  # as dataset_bits_per_dim does: some image is smaller than a crop
+            log.info("%s: some images are smaller than %d pixels; bits/dim over whole images", name, args.crop_size)
         try:
             r = evaluate_sr(data, scale=args.scale, upsample_fn=upsample_fn, progress=False)
-            bpd = dataset_bits_per_dim(model, data) if model is not None else None
+            bpd = None
+            if model is not None:
+                bpd = dataset_bits_per_dim(
+                    model, data, protocol=protocol, crops=args.crops, crop_size=args.crop_size, seed=args.seed
+                )
         except ValueError as err:
             raise _usage(err) from None
         results[name] = {
+            "bpd_protocol": protocol if model is not None else None,
             "psnr_y": r["psnr_y"],
             "ssim_y": r["ssim_y"],
             "psnr_rgb": r["psnr_rgb"],
@@ -354,7 +433,14 @@ def run_eval(args: argparse.Namespace) -> int:
             "bpd": bpd,
             "images": int(r["images"]),
         }
-    print(format_table(results, method))
+    line = ""  # how bits/dim and the padding were chosen (the bicubic row has neither)
+    if model is not None:
+        crops = f"{args.crops} random {args.crop_size}x{args.crop_size} crops (seed {args.seed})"
+        line = f"bits/dim: {'mean over ' + crops if args.protocol == 'crops' else 'whole images'}; "
+        line += f"padding for PSNR/SSIM: {args.padding}"
+        if any(r["bpd_protocol"] != args.protocol for r in results.values()):
+            line += f" (sets with images under {args.crop_size} pixels: whole images)"
+    print(format_table(results, method, line))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
