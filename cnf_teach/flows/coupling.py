@@ -94,13 +94,16 @@ class AffineCoupling(_Coupling):
 
     The scale must stay positive and should not explode. Two parametrisations:
 
-    - ``"sigmoid"`` (default, as Glow and the paper's code): $s = \\sigma(r + 2)$. Bounded
+    - ``"sigmoid"`` (default, after Glow, Kingma & Dhariwal 2018): $s = \\sigma(r + 2)$. Bounded
       in $(0, 1)$, so the forward direction can only contract and the inverse never
       divides by a tiny number by surprise; the $+2$ starts $s$ near $0.88$, close
       to the identity. $\\log s = \\log\\sigma(r+2)$ is computed by ``logsigmoid``.
     - ``"exp_tanh"``: $s = \\exp(c\\tanh(r / c))$ with $c = 2$, a soft clamp of
       $\\log s$ to $(-2, 2)$: starts exactly at the identity and can expand as well as
       contract, handy for low-dimensional toy densities.
+
+    Winkler et al. 2019 give no scale function; the sigmoid is the project's choice, credited to
+    Glow (see "The scale function of the affine coupling" on the "Readings and deviations" page).
 
     Args:
         num_features: Features (vectors ``[B, D]``) or channels (images ``[B, C, H, W]``).
