@@ -39,9 +39,13 @@ class TrainConfig:
         compile: Run the loss through ``torch.compile`` (CUDA only; ignored elsewhere).
         seed: Seed of the per-process random state under DDP (rank is added).
         betas: Adam's $(\\beta_1, \\beta_2)$.
-        progress: Show a tqdm progress bar.
+        progress: Report progress: a bar on a terminal, log lines elsewhere (:mod:`cnf_teach.progress`).
         max_seconds: Stop (and write the checkpoint) once training has run this long; ``None``:
             no limit. For comparisons at equal wall-clock budget; the schedule still follows ``steps``.
+        channels_last: Keep the model's weights (and image batches) in channels-last memory
+            format on CUDA, which tensor cores prefer for convolutions.
+        cudnn_benchmark: Let cuDNN pick the fastest convolution algorithms for the (fixed)
+            input shapes on CUDA.
     """
 
     steps: int = 1000
@@ -61,6 +65,8 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     progress: bool = True
     max_seconds: float | None = None
+    channels_last: bool = False
+    cudnn_benchmark: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 0:

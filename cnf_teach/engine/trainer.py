@@ -6,7 +6,8 @@ $-\\log p(y \\mid x)$ in bits per dimension. The engine owns everything else:
 
 - Adam with a learning-rate schedule (constant, cosine or linear decay, with linear warm-up);
 - gradient clipping by global norm;
-- a tqdm progress bar with the live loss and bits/dim;
+- progress with the live loss and bits/dim: a bar on a terminal, a log line every 30 s in a log
+  file or batch job (:mod:`cnf_teach.progress`);
 - periodic evaluation (``eval_fn(model) -> dict``);
 - checkpoints written atomically (to a temporary file, then renamed) holding the model,
   optimizer, scheduler, every random-number generator's state, the data position, the step
@@ -46,8 +47,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from ..flows.actnorm import data_init
+from ..progress import Progress
 from .checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
@@ -73,6 +75,17 @@ log = logging.getLogger(__name__)
 LossFn = Callable[[nn.Module, Any], "tuple[Tensor, Mapping[str, float | Tensor]]"]
 #: ``eval_fn(model) -> {"name": value}``, called with the bare (unwrapped) model in eval mode.
 EvalFn = Callable[[nn.Module], Mapping[str, float]]
+
+
+def _channels_last(batch: Any) -> Any:
+    """Image tensors (4-D, floating point) of a (nested) batch in channels-last memory format."""
+    if isinstance(batch, Tensor):
+        return batch.contiguous(memory_format=torch.channels_last) if batch.dim() == 4 else batch
+    if isinstance(batch, Mapping):
+        return {k: _channels_last(v) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_channels_last(v) for v in batch)
+    return batch
 
 
 class _LossModule(nn.Module):
@@ -129,6 +142,11 @@ class Trainer:
             self.device = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(self.device)
         self.model = model.to(self.device)
+        self.channels_last = config.channels_last and self.device.type == "cuda"
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        if self.device.type == "cuda" and config.cudnn_benchmark:
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN time its algorithms once
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=config.betas)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config))
         self.step = 0
@@ -298,18 +316,31 @@ class Trainer:
     # --- training ---------------------------------------------------------------------------
     def _build_wrapped(self, first_batch: Any) -> nn.Module:
         module = self._loss_module
+        if self.distributed or self.use_compile:
+            # Data-dependent initialisations (actnorm) eagerly, on each rank's own first batch, so
+            # that they never run inside a compiled graph; under DDP the constructor then
+            # broadcasts rank 0's parameters so that every rank starts equal.
+            data_init(self.model, lambda: module(first_batch))
         if self.distributed:
-            if self.step == 0:
-                # Data-dependent initialisations (actnorm) on each rank's own first batch, then
-                # DDP's constructor broadcasts rank 0's parameters so that every rank starts equal.
-                with torch.no_grad():
-                    module(first_batch)
             ids = [self.device.index] if self.device.type == "cuda" else None
             module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
             torch.manual_seed(self.config.seed + 1000 * self.rank + self.step)  # distinct noise per rank
         if self.use_compile:
             module = torch.compile(module)
         return module
+
+    def _out_of_time(self, start: float, budget: float) -> bool:
+        """Whether the wall-clock budget is spent; under DDP any rank's clock decides for all.
+
+        The decision is all-reduced (max), so that every rank stops after the same step and none
+        waits for the others in a collective that never comes.
+        """
+        spent = time.perf_counter() - start >= budget
+        if not self.distributed:
+            return spent
+        flag = torch.tensor([float(spent)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def _reduce(self, values: Tensor) -> Tensor:
         if self.distributed:
@@ -325,6 +356,8 @@ class Trainer:
             TrainingDiverged: the loss or the gradient norm is NaN or infinite.
         """
         batch = to_device(batch, self.device)
+        if self.channels_last:
+            batch = _channels_last(batch)
         if self._wrapped is None:
             self._wrapped = self._build_wrapped(batch)
         self.model.train()
@@ -389,13 +422,12 @@ class Trainer:
         cfg = self.config
         stop = cfg.steps if until is None else min(until, cfg.steps)
         self._saved_once = self.checkpoint_path is not None and self.checkpoint_path.is_file()
-        bar = tqdm(
+        bar = Progress(
             # Under a time budget the step count is only a ceiling: show a count, not a fraction of it.
             total=None if cfg.max_seconds is not None else cfg.steps,
             initial=self.step,
             desc=f"train {self.task}",
-            disable=not cfg.progress or self.rank != 0,
-            dynamic_ncols=True,
+            enabled=cfg.progress and self.rank == 0,
         )
         running: dict[str, float] = {}
         count = 0
@@ -420,7 +452,7 @@ class Trainer:
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and not last:
                     self.save()
                     self._saved_once = self.checkpoint_path is not None
-                if cfg.max_seconds is not None and time.perf_counter() - start >= cfg.max_seconds and not last:
+                if cfg.max_seconds is not None and not last and self._out_of_time(start, cfg.max_seconds):
                     log.info("stopping at step %d: the time budget of %.0f s is spent", self.step, cfg.max_seconds)
                     break
         finally:
