@@ -24,7 +24,7 @@ import pytest
 from harness import STUDENT, TUTORIALS, Mistake, Notebook, Variant, load, run_graded, written_answers
 
 HERE = Path(__file__).resolve().parent
-CHAPTERS = [f"{n:02d}" for n in range(1, 8)]  # the seven chapters of the course
+CHAPTERS = [f"{n:02d}" for n in range(1, 9)]  # the seven chapters of the course and the capstone (08)
 NOTEBOOKS = sorted(TUTORIALS.glob("0*.ipynb"))
 MAX_BYTES = 2 * 1024 * 1024
 
