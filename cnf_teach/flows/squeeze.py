@@ -39,7 +39,7 @@ class Squeeze(Bijection):
                 f"Squeeze needs height and width divisible by {f}, got {height}x{width}; "
                 "pad or crop the image to a multiple of the flow's 2**levels"
             )
-        z = y.view(b, c, height // f, f, width // f, f)
+        z = y.reshape(b, c, height // f, f, width // f, f)  # reshape: also for channels-last inputs
         z = z.permute(0, 1, 3, 5, 2, 4).reshape(b, c * f * f, height // f, width // f)
         return z, zero_logdet(y)
 
@@ -48,5 +48,5 @@ class Squeeze(Bijection):
         f = self.factor
         if c % (f * f):
             raise ValueError(f"Squeeze.inverse needs channels divisible by {f * f}, got {c}")
-        y = z.view(b, c // (f * f), f, f, height, width)
+        y = z.reshape(b, c // (f * f), f, f, height, width)
         return y.permute(0, 1, 4, 2, 5, 3).reshape(b, c // (f * f), height * f, width * f)
