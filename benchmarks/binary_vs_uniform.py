@@ -42,13 +42,13 @@ import torch.nn.functional as F
 from common import add_common_args, machine_info, print_table, resolve_device, write_json
 from skimage.draw import line
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from cnf_teach.baselines import weighted_bernoulli_log_prob
 from cnf_teach.dequantization import BinaryDequantization, UniformDequantization, dequantized_log_likelihood
 from cnf_teach.flows import MultiScaleFlow
 from cnf_teach.metrics import nats_to_bits_per_dim
 from cnf_teach.nets import ConvConditioner
+from cnf_teach.progress import track
 
 log = logging.getLogger("binary_vs_uniform")
 
@@ -172,7 +172,7 @@ def train(name: str, model: nn.Module, data: tuple[Tensor, ...], cfg: Config, de
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
     g = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
-    for _ in tqdm(range(cfg.steps), desc=name, leave=False, mininterval=5.0):
+    for _ in track(range(cfg.steps), desc=name, leave=False):
         idx = torch.randint(0, len(y_train), (cfg.batch,), generator=g)
         yb, xb = y_train[idx].to(device), x_train[idx].to(device)
         loss = -model.log_likelihood(yb, xb).mean() / yb[0].numel()

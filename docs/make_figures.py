@@ -34,9 +34,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from tqdm.auto import trange  # noqa: E402
 
 from cnf_teach.data import ConditionalMixture2D  # noqa: E402
+from cnf_teach.progress import track  # noqa: E402
 from cnf_teach.toy import VectorFlow  # noqa: E402
 
 log = logging.getLogger("make_figures")
@@ -68,7 +68,7 @@ def _fit(model: VectorFlow, target: ConditionalMixture2D, steps: int, batch: int
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    for _ in trange(steps, desc=desc, leave=False):
+    for _ in track(range(steps), desc=desc, leave=False):
         x = target.sample_x(batch, g)  # [B, 1]
         loss = -model.log_prob(target.sample(x, g), x).mean()
         opt.zero_grad()
@@ -163,7 +163,7 @@ def vessels(out: Path, steps: int, size: int = 64, seed: int = 0) -> VesselResul
         for name, model in models.items():
             opt = torch.optim.Adam(model.parameters(), lr=3e-3)
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-            for _ in trange(steps, desc=name, leave=False):
+            for _ in track(range(steps), desc=name, leave=False):
                 idx = torch.randperm(len(items), generator=g)[:4]
                 loss, _ = seg_loss(model, {k: v[idx] for k, v in data.items()})
                 opt.zero_grad()

@@ -162,3 +162,28 @@ def test_format_seconds() -> None:
     assert format_seconds(0) == "0:00:00"
     assert format_seconds(59.6) == "0:01:00"
     assert format_seconds(3723.4) == "1:02:03"
+
+
+def test_training_in_a_batch_job_logs_lines_not_bars(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The engine's progress, with stderr captured (not a terminal), as in a batch job's log file."""
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from cnf_teach.engine import TrainConfig, Trainer, make_loader
+    from cnf_teach.flows import MultiScaleFlow
+
+    def loss_fn(model: torch.nn.Module, batch: list[torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        (y,) = batch  # [B, 1, 4, 4]
+        bpd = -model.log_prob(y + torch.rand_like(y) / 8).mean() / (16 * 0.6931471805599453)
+        return bpd, {"bpd": bpd.item()}
+
+    data = TensorDataset(torch.randint(0, 8, (12, 1, 4, 4), generator=torch.Generator().manual_seed(1)).float() / 8)
+    cfg = TrainConfig(steps=4, lr=1e-2, progress=True, log_every=2, device="cpu")
+    with caplog.at_level(logging.INFO, logger="cnf_teach.progress"):
+        Trainer(MultiScaleFlow(1, levels=1, steps=1, hidden=8), loss_fn, make_loader(data, batch_size=4), cfg).fit()
+    lines = _messages(caplog)
+    assert len(lines) == 1 and lines[0].startswith("train "), lines
+    assert "4/4 steps (100%)" in lines[0] and "bpd=" in lines[0] and lines[0].endswith("(done)")
+    assert "\r" not in capsys.readouterr().err, "a progress bar was drawn on a non-terminal"

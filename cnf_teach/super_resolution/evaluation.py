@@ -35,11 +35,11 @@ from typing import Literal
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from ..data.images import SRImageFolder, crop_to, pad_to_multiple
 from ..data.imresize import imresize
 from ..metrics import SR_METRICS, sr_metrics
+from ..progress import track
 from .model import SRModel, SuperResolutionCNF
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def evaluate_sr(
         upsample_fn: ``fn(lr)`` with ``lr`` uint8 ``[1, 3, h, w]`` returning uint8 ``[1, 3, s*h, s*w]``
             (on any device); ``None`` is MATLAB bicubic (:func:`bicubic_upsample`).
         border: Pixels cropped on each side before comparing; ``None`` means ``scale``.
-        progress: Show a tqdm bar.
+        progress: Report progress (:mod:`cnf_teach.progress`).
         per_image: Also return ``"per_image"``: a list of ``{"name", "psnr_y", ...}``.
         metrics: Which of ``psnr_y, ssim_y, psnr_rgb, ssim_rgb`` to compute (default: all).
 
@@ -107,7 +107,7 @@ def evaluate_sr(
     gray = list(getattr(data, "gray", [False] * len(data)))
     names = list(getattr(data, "names", [f"image_{i}" for i in range(len(data))]))
     rows = []
-    for i in tqdm(range(len(data)), desc="evaluate", disable=not progress, leave=False):
+    for i in track(range(len(data)), desc="evaluate", unit="image", enabled=progress, leave=False):
         lr, hr = data[i]  # [3, h, w], [3, H, W] uint8
         with torch.no_grad():
             sr = upsample_fn(lr.unsqueeze(0))
@@ -201,7 +201,7 @@ def per_image_bits_per_dim(
         model: The SR model.
         data: Whole-image ``(lr, hr)`` uint8 pairs.
         max_images: Score only the first this many.
-        progress: Show a tqdm bar.
+        progress: Report progress (:mod:`cnf_teach.progress`).
         padding: ``"replicate"`` (default here: the padded border looks like the image) or
             ``"square"`` (the paper's zeros, LR and HR alike).
     """
@@ -209,7 +209,7 @@ def per_image_bits_per_dim(
     scale, multiple = model.config.scale, _lr_multiple(model)
     n = len(data) if max_images is None else min(max_images, len(data))
     out = []
-    for i in tqdm(range(n), desc="bits/dim", disable=not progress, leave=False):
+    for i in track(range(n), desc="bits/dim", unit="image", enabled=progress, leave=False):
         lr, hr = data[i]
         lr_p, _ = _pad(lr.unsqueeze(0).to(device), multiple, padding)
         hr_p, _ = _pad(hr.unsqueeze(0).to(device), multiple * scale, padding)
@@ -262,7 +262,7 @@ def random_crop_bits_per_dim(
             lr_crops.clear()
             hr_crops.clear()
 
-    for _ in tqdm(range(crops), desc="bits/dim crops", disable=not progress, leave=False):
+    for _ in track(range(crops), desc="bits/dim", unit="crop", enabled=progress, leave=False):
         lr, hr = pairs[int(torch.randint(len(pairs), (1,), generator=g))]
         top = int(torch.randint(lr.shape[-2] - c + 1, (1,), generator=g))  # in LR pixels
         left = int(torch.randint(lr.shape[-1] - c + 1, (1,), generator=g))
@@ -290,7 +290,7 @@ def dataset_bits_per_dim(
         model: The SR model.
         data: Whole-image ``(lr, hr)`` uint8 pairs.
         max_images: With ``protocol="whole"``, score only the first this many.
-        progress: Show a tqdm bar.
+        progress: Report progress (:mod:`cnf_teach.progress`).
         protocol: ``"crops"`` (default, §5.1.1 of the paper): the mean over ``crops`` random
             ``crop_size`` x ``crop_size`` crops (:func:`random_crop_bits_per_dim`). If an image
             is smaller than the crop (e.g. ImageNet32/64 validation images), the set is scored

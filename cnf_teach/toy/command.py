@@ -13,9 +13,9 @@ import json
 import logging
 
 import torch
-from tqdm.auto import trange
 
 from ..data.toy import ConditionalMixture2D
+from ..progress import track
 from .vector_flow import VectorFlow
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     target = ConditionalMixture2D()
     model = VectorFlow(dim=2, cond_dim=1, num_layers=6, hidden=64)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    for _ in trange(args.steps, desc="toy", leave=False):
+    for _ in track(range(args.steps), desc="toy", leave=False):
         x = target.sample_x(args.batch_size, g)
         loss = -model.log_prob(target.sample(x, g), x).mean()
         opt.zero_grad()
