@@ -147,8 +147,8 @@ def discretized_logistic_sample(mean: Tensor, log_scale: Tensor, num_bins: int =
 
 
 # --- weighted Bernoulli --------------------------------------------------------------------------
-#: The default $\beta$ of eq. (9): the exponent of the vessel term (see :func:`weighted_bernoulli_log_prob_per_dim`).
 DEFAULT_BETA = 0.9
+"""The default $\beta$ of eq. (9): the exponent of the vessel term (see :func:`weighted_bernoulli_log_prob_per_dim`)."""
 
 
 def _check_beta(beta: float) -> None:

@@ -116,8 +116,9 @@ def make_lr(hr: Tensor, scale: int) -> Tensor:
 def pad_to_multiple(x: Tensor, multiple: int, mode: str = "replicate") -> tuple[Tensor, tuple[int, int]]:
     """Pad ``[..., H, W]`` at the right and bottom to multiples of ``multiple``.
 
-    The paper's code pads test images at the right and bottom with zeros and crops the outputs
-    back before computing metrics; repeating the edge (the default) keeps the padded border
+    The paper pads test images at the right and bottom with zeros (§5.1) and scores the outputs
+    on the exact image shape (see :func:`cnf_teach.super_resolution.evaluation.pad_to_square`, the
+    default of the SR evaluation); repeating the edge (this function's default) keeps the padded border
     looking like the image, which matters for a likelihood model. Works on any dtype (uint8
     included). Pair it with :func:`crop_to` to cut the result back.
 
