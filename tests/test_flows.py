@@ -161,3 +161,29 @@ def test_squeeze_moves_2x2_blocks_into_channels() -> None:
     assert z.shape == (1, 4, 2, 2)
     # The top-left 2x2 block [[0, 1], [4, 5]] becomes the four channels of pixel (0, 0).
     assert z[0, :, 0, 0].tolist() == [0.0, 1.0, 4.0, 5.0]
+
+
+@pytest.mark.parametrize("lu", [True, False])
+def test_conv1x1_inverse_cached_in_eval_and_refreshed_when_parameters_change(lu: bool) -> None:
+    layer = perturb_(InvertibleConv1x1(C, lu=lu))
+    z = _img()
+    layer.train()
+    layer.inverse(z)
+    assert layer._inverse_cache is None  # training never caches
+    layer.eval()
+    with torch.no_grad():
+        first = layer.inverse(z)
+        cached = layer._inverse_cache[1]
+        assert torch.equal(layer.inverse(z), first) and layer._inverse_cache[1] is cached  # reused
+        param = next(layer.parameters())
+        param.add_(0.01)  # an in-place update (an optimizer step, load_state_dict) bumps the version
+        changed = layer.inverse(z)
+        assert layer._inverse_cache[1] is not cached
+        reference = torch.linalg.inv(layer.weight_and_logabsdet()[0])
+        assert torch.allclose(changed, torch.einsum("oc,bchw->bohw", reference, z), atol=1e-6)
+        assert not torch.allclose(changed, first)
+        assert torch.allclose(layer(changed)[0], z, atol=1e-5)  # still the inverse of the new forward
+    out = layer.inverse(z)  # eval mode with gradients: no cache, gradients flow
+    assert out.requires_grad
+    layer.train()
+    assert layer._inverse_cache is None

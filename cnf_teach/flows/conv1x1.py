@@ -14,6 +14,11 @@ float32 (float64 when the layer is in float64) with autocast switched off. In bf
 matrix product would round away the dequantization noise of 8-bit data (a bin is about
 as wide as bf16's spacing after actnorm), and the layer would stop being a bijection.
 
+Inverse cache: in eval mode without gradients (sampling, evaluation), $W^{-1}$ is computed
+once and reused until a parameter or buffer changes (any in-place update, such as an optimizer
+step or ``load_state_dict``, bumps its version counter), the layer moves, or it returns to
+training mode. Training never uses the cache.
+
 References:
     Kingma, Dhariwal. Glow: Generative Flow with Invertible 1x1 Convolutions. NeurIPS 2018.
 """
@@ -50,6 +55,7 @@ class InvertibleConv1x1(Bijection):
         super().__init__()
         self.num_channels = num_channels
         self.lu = lu
+        self._inverse_cache: tuple[tuple, Tensor] | None = None  # (key, W^-1), see inverse_weight()
         q, _ = torch.linalg.qr(torch.randn(num_channels, num_channels, generator=generator))
         if not lu:
             self.weight = nn.Parameter(q)
@@ -77,6 +83,45 @@ class InvertibleConv1x1(Bijection):
             # P @ L is a row gather, L[perm_index]: saves one of the two C^3 matmuls (forward and backward).
             return lower[self.perm.argmax(dim=1)] @ upper, self.log_s.to(dtype).sum()
 
+    def _cache_key(self, dtype: torch.dtype) -> tuple:
+        """What the inverse depends on: every tensor's identity, in-place version, dtype and device."""
+        tensors = [*self.parameters(), *self.buffers()]
+        return (dtype, *((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors))
+
+    def inverse_weight(self, dtype: torch.dtype | None = None) -> Tensor:
+        """$W^{-1}$ ``[C, C]`` in ``dtype`` (default: at least float32); cached in eval mode without gradients.
+
+        The cache is used only when no gradient can flow through $W^{-1}$ (eval mode, and
+        gradients disabled or no parameter requiring them) and outside ``torch.compile``; it is
+        recomputed when any parameter or buffer changed since, and dropped in training mode.
+        """
+        ref = self.weight if not self.lu else self.lower
+        dtype = dtype or high_precision(ref.dtype)
+        cacheable = (
+            not self.training
+            and not torch.compiler.is_compiling()
+            and not (torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()))
+        )
+        if not cacheable:
+            self._inverse_cache = None
+            return self._inverse(dtype)
+        key = self._cache_key(dtype)
+        if self._inverse_cache is None or self._inverse_cache[0] != key:
+            self._inverse_cache = (key, self._inverse(dtype).detach())
+        return self._inverse_cache[1]
+
+    def _inverse(self, dtype: torch.dtype) -> Tensor:
+        """$W^{-1}$ ``[C, C]`` in ``dtype``, computed now (autocast off)."""
+        weight, _ = self.weight_and_logabsdet()
+        with autocast_off(weight):
+            return torch.linalg.inv(weight.to(dtype))
+
+    def train(self, mode: bool = True) -> InvertibleConv1x1:
+        """Switch mode; entering training mode drops the cached inverse."""
+        if mode:
+            self._inverse_cache = None
+        return super().train(mode)
+
     def _check(self, y: Tensor) -> None:
         if y.dim() < 2 or y.shape[1] != self.num_channels:
             raise ValueError(
@@ -95,7 +140,8 @@ class InvertibleConv1x1(Bijection):
 
     def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
         self._check(z)
-        weight, _ = self.weight_and_logabsdet()
-        dtype = torch.promote_types(weight.dtype, z.dtype)
+        ref = self.weight if not self.lu else self.lower
+        dtype = torch.promote_types(high_precision(ref.dtype), z.dtype)
+        inverse = self.inverse_weight(dtype)  # [C, C]
         with autocast_off(z):
-            return _apply(torch.linalg.inv(weight.to(dtype)), z.to(dtype))
+            return _apply(inverse, z.to(dtype))
