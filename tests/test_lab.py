@@ -49,6 +49,9 @@ def test_make_lab_serves_the_tutorials(tmp_path) -> None:
                     pytest.fail(f"make lab exited early:\n{proc.stdout.read().decode()[-2000:]}")
                 time.sleep(1)
         assert "JupyterLab" in body
+        # The start page opens first: / leads to it.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+            assert r.geturl().endswith("/lab/tree/00_start_here.md"), r.geturl()
         # The server's root is tutorials/: its contents API lists that folder.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents", timeout=5) as r:
             listing = r.read().decode()
