@@ -13,7 +13,12 @@ $-\\log p(y \\mid x)$ in bits per dimension. The engine owns everything else:
   optimizer, scheduler, every random-number generator's state, the data position, the step
   and the ``task``, so that training resumes *exactly*: $N$ steps in one go equal $k$ steps
   plus a resume to $N$, bit for bit on the CPU;
-- NaN/inf detection that stops with a clear message and keeps the last good checkpoint;
+- NaN/inf detection that stops with a clear message and keeps the last good checkpoint. The
+  step does not wait for the device: a non-finite loss or gradient norm raises a flag on the
+  device, and Adam (fused, where the device has it) skips its update while the flag is up, as
+  ``torch.amp.GradScaler`` does with ``found_inf``. The host reads the flag only when it logs,
+  evaluates or saves, and then stops with :class:`TrainingDiverged`: no non-finite step is
+  ever applied, and the trainer's step, model and optimizer are those of the last good step;
 - ``device="auto"`` (CUDA, then MPS, then CPU), bf16 mixed precision and ``torch.compile``
   on GPUs, and several GPUs with PyTorch DDP when launched by ``torchrun``.
 
@@ -36,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -75,6 +79,18 @@ log = logging.getLogger(__name__)
 LossFn = Callable[[nn.Module, Any], "tuple[Tensor, Mapping[str, float | Tensor]]"]
 #: ``eval_fn(model) -> {"name": value}``, called with the bare (unwrapped) model in eval mode.
 EvalFn = Callable[[nn.Module], Mapping[str, float]]
+
+
+def _make_adam(params: list[nn.Parameter], config: TrainConfig) -> tuple[torch.optim.Adam, bool]:
+    """Adam, fused when the parameters' device supports it; returns ``(optimizer, fused)``.
+
+    Only the fused implementation can skip an update on the device (its ``found_inf``), which
+    lets :meth:`Trainer.train_step` run without a host synchronisation.
+    """
+    try:
+        return torch.optim.Adam(params, lr=config.lr, betas=config.betas, fused=True), True
+    except (RuntimeError, ValueError):  # a device without fused Adam: the host checks every step
+        return torch.optim.Adam(params, lr=config.lr, betas=config.betas), False
 
 
 def _channels_last(batch: Any) -> Any:
@@ -147,7 +163,7 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         if self.device.type == "cuda" and config.cudnn_benchmark:
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN time its algorithms once
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=config.betas)
+        self.optimizer, self._fused = _make_adam(list(self.model.parameters()), config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config))
         self.step = 0
         self.epoch = 0
@@ -158,6 +174,10 @@ class Trainer:
         self._iterator: Iterator[Any] | None = None
         self._loss_module: nn.Module = _LossModule(self.model, loss_fn)
         self._wrapped: nn.Module | None = None  # DDP / compiled view, built lazily in fit()
+        # Divergence on the device: a 0-d flag (1.0 once a step was non-finite; sticky) and the
+        # first bad step's [loss, grad norm, step number]; read by the host in _check_diverged().
+        self._diverged = torch.zeros((), device=self.device)
+        self._diverged_info = torch.zeros(3, device=self.device)
         self.amp = config.amp and self.device.type == "cuda"
         if config.amp and not self.amp:
             log.warning("amp=True needs a CUDA device; training in fp32 on %s", self.device)
@@ -217,11 +237,12 @@ class Trainer:
         self._check_resumable(ckpt, source)
         load_model_state(self.model, ckpt["model"], source)
         try:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.optimizer.load_state_dict(self._own_optimizer_flags(ckpt["optimizer"]))
             self.scheduler.load_state_dict(ckpt["scheduler"])
         except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as err:
             raise CheckpointError(f"{source}: cannot restore the optimizer ({err})") from None
         self.step = ckpt["step"]
+        self._diverged.zero_()
         data = ckpt["data"]
         self.epoch = data["epoch"]
         self.batches_in_epoch = data["batches"]
@@ -240,6 +261,21 @@ class Trainer:
         set_rng_state(ckpt["rng"], self.train_data)
         return self
 
+    def _own_optimizer_flags(self, state: Any) -> Any:
+        """``state`` with this optimizer's implementation flags (fused, foreach), copied not changed.
+
+        Which Adam implementation ran (fused or not) depends on the device, not on the run, so a
+        checkpoint written on one device resumes on another.
+        """
+        if not isinstance(state, Mapping) or not isinstance(state.get("param_groups"), list):
+            return state  # malformed: check_optimizer_state names the problem
+        own = self.optimizer.param_groups[0]
+        groups = [
+            {**g, **{k: own[k] for k in ("fused", "foreach") if k in own}} if isinstance(g, Mapping) else g
+            for g in state["param_groups"]
+        ]
+        return {**state, "param_groups": groups}
+
     def _check_resumable(self, ckpt: Mapping[str, Any], source: str) -> None:
         """Raise unless ``ckpt`` is a training checkpoint of this task that fits this trainer."""
         if ckpt["task"] != self.task:
@@ -251,7 +287,7 @@ class Trainer:
                 f"{source} holds model weights only (no optimizer or random state): it rebuilds the model "
                 "but cannot resume training"
             )
-        check_optimizer_state(self.optimizer, ckpt["optimizer"], source)
+        check_optimizer_state(self.optimizer, self._own_optimizer_flags(ckpt["optimizer"]), source)
         check_same_structure(ckpt["scheduler"], self.scheduler.state_dict(), f"{source}: scheduler")
         batches = ckpt["data"]["batches"]
         if ckpt["data"].get("epoch_rng") is not None and hasattr(self.train_data, "__len__"):
@@ -349,11 +385,20 @@ class Trainer:
             values /= self.world_size
         return values
 
-    def train_step(self, batch: Any) -> dict[str, float]:
-        """One optimisation step on ``batch``; returns the (process-averaged) metrics.
+    def _metric(self, value: float | Tensor) -> Tensor:
+        """A metric as a 0-d float32 tensor on the device, without a host synchronisation."""
+        if isinstance(value, Tensor):
+            return value.detach().float().reshape(()).to(self.device)
+        return torch.full((), float(value), dtype=torch.float32, device=self.device)  # a fill, not a copy
 
-        Raises:
-            TrainingDiverged: the loss or the gradient norm is NaN or infinite.
+    def _device_step(self, batch: Any) -> tuple[list[str], Tensor]:
+        """One optimisation step that never waits for the device.
+
+        Returns the metric names and their (process-averaged) values as a float32 tensor on the
+        device, ``[loss, *metrics, grad_norm]``. A non-finite loss or gradient norm raises the
+        divergence flag on the device, and from then on no update is applied (fused Adam's
+        ``found_inf``); :meth:`_check_diverged` reports it. Without fused Adam the host checks
+        here, every step.
         """
         batch = to_device(batch, self.device)
         if self.channels_last:
@@ -371,23 +416,61 @@ class Trainer:
         if self.config.grad_clip:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         else:
-            grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.detach().norm() for p in params]))
+            grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.grad.detach() for p in params])))
         names = ["loss", *metrics.keys(), "grad_norm"]
-        values = torch.stack(
-            [loss.detach(), *(torch.as_tensor(v, dtype=torch.float32).to(self.device) for v in metrics.values())]
-            + [grad_norm.detach().float()]
-        ).float()
-        values = self._reduce(values).tolist()
-        out = dict(zip(names, values, strict=True))
-        if not (math.isfinite(out["loss"]) and math.isfinite(out["grad_norm"])):
-            where = f"; the last good checkpoint is {self.checkpoint_path}" if self._saved_once else ""
-            raise TrainingDiverged(
-                f"training diverged at step {self.step + 1}: loss={out['loss']}, grad norm={out['grad_norm']}"
-                f"{where}. Lower the learning rate, enable gradient clipping, or check the data, then resume."
-            )
+        values = torch.stack([loss.detach(), *(self._metric(v) for v in metrics.values()), self._metric(grad_norm)])
+        values = self._reduce(values)  # [len(names)], equal on every rank
+        bad = (~(torch.isfinite(values[0]) & torch.isfinite(values[-1]))).float()  # 0-d
+        first = (bad > 0) & (self._diverged == 0)
+        info = torch.stack([values[0], values[-1], self._metric(self.step + 1)])
+        self._diverged_info = torch.where(first, info, self._diverged_info)
+        self._diverged = torch.maximum(self._diverged, bad)
+        if self._fused:
+            self.optimizer.found_inf = self._diverged  # skips the update (and Adam's step count) once diverged
+        else:
+            self._check_diverged()
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
+        return names, values
+
+    def _check_diverged(self) -> None:
+        """Raise :class:`TrainingDiverged` if a step since the start was non-finite (one host sync).
+
+        The steps after the bad one applied no update; the trainer's step count and learning rate
+        are set back to the last good step, so its model, optimizer and step are those of the last
+        good step (the data position and random state are not rewound).
+
+        Raises:
+            TrainingDiverged: the loss or the gradient norm of a step was NaN or infinite.
+        """
+        flag, loss, grad_norm, bad_step = torch.cat([self._diverged.reshape(1), self._diverged_info]).tolist()
+        if not flag:
+            return
+        self.step = int(bad_step) - 1
+        self.scheduler.last_epoch = self.step
+        for group, base, factor in zip(
+            self.optimizer.param_groups, self.scheduler.base_lrs, self.scheduler.lr_lambdas, strict=True
+        ):
+            group["lr"] = base * factor(self.step)
+        where = f"; the last good checkpoint is {self.checkpoint_path}" if self._saved_once else ""
+        raise TrainingDiverged(
+            f"training diverged at step {int(bad_step)}: loss={loss}, grad norm={grad_norm}"
+            f"{where}. Lower the learning rate, enable gradient clipping, or check the data, then resume."
+        )
+
+    def train_step(self, batch: Any) -> dict[str, float]:
+        """One optimisation step on ``batch``; returns the (process-averaged) metrics.
+
+        This public step reads its metrics on the host (a synchronisation); :meth:`fit` uses the
+        step without one and reads metrics only when it logs.
+
+        Raises:
+            TrainingDiverged: the loss or the gradient norm is NaN or infinite (the step is not applied).
+        """
+        names, values = self._device_step(batch)
+        self._check_diverged()
+        out = dict(zip(names, values.tolist(), strict=True))
         out["lr"] = self.optimizer.param_groups[0]["lr"]
         return out
 
@@ -429,27 +512,40 @@ class Trainer:
             desc=f"train {self.task}",
             enabled=cfg.progress and self.rank == 0,
         )
-        running: dict[str, float] = {}
+        # Running sums stay on the device ([M] tensor) and are read only when logged.
+        names: list[str] = []
+        running: Tensor | None = None
+        running_lr = 0.0
         count = 0
+
+        def averages() -> dict[str, float]:
+            assert running is not None
+            avg = dict(zip(names, (running / count).tolist(), strict=True))
+            avg["lr"] = running_lr / count
+            avg["step"] = self.step
+            return avg
+
         start = time.perf_counter()
         try:
             while self.step < stop:
-                metrics = self.train_step(self._next_batch())
-                for k, v in metrics.items():
-                    running[k] = running.get(k, 0.0) + v
+                names, values = self._device_step(self._next_batch())
+                running = values if running is None else running + values
+                running_lr += self.optimizer.param_groups[0]["lr"]
                 count += 1
                 bar.update(1)
                 last = self.step >= stop
                 if cfg.log_every and (self.step % cfg.log_every == 0 or last):
-                    avg = {k: v / count for k, v in running.items()}
-                    avg["step"] = self.step
+                    self._check_diverged()
+                    avg = averages()
                     self.history.append(avg)
                     bar.set_postfix({k: f"{v:.4g}" for k, v in avg.items() if k in ("loss", "bpd", "lr")})
                     log.debug("step %d: %s", self.step, avg)
-                    running, count = {}, 0
+                    running, running_lr, count = None, 0.0, 0
                 if cfg.eval_every and self.step % cfg.eval_every == 0 and not last:
+                    self._check_diverged()
                     self.evaluate()
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and not last:
+                    self._check_diverged()
                     self.save()
                     self._saved_once = self.checkpoint_path is not None
                 if cfg.max_seconds is not None and not last and self._out_of_time(start, cfg.max_seconds):
@@ -457,10 +553,9 @@ class Trainer:
                     break
         finally:
             bar.close()
+        self._check_diverged()
         if count:
-            avg = {k: v / count for k, v in running.items()}
-            avg["step"] = self.step
-            self.history.append(avg)
+            self.history.append(averages())
         finished = self.step >= cfg.steps or cfg.max_seconds is not None
         final = self.evaluate() if self.eval_fn is not None and finished else {}
         self.save()
