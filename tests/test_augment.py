@@ -78,3 +78,45 @@ def test_shape_mismatch_is_reported():
     x, y, mask = _blob()
     with pytest.raises(ValueError, match="share H and W"):
         JointAugment()(x, y[:, :-1], mask)
+
+
+def test_batch_augmentation_equals_the_per_item_path_for_the_same_draws():
+    x, y, mask = _blob()
+    xs = torch.stack([x, x.flip(-1), 0.5 * x])  # [3, 3, H, W]
+    ys, masks = torch.stack([y, y.flip(-1), y]), torch.stack([mask, mask, mask.flip(-2)])
+    aug = JointAugment()
+    g = torch.Generator().manual_seed(7)
+    per_item = [aug(xs[i], ys[i], masks[i], g) for i in range(3)]
+    g = torch.Generator().manual_seed(7)
+    bx, by, bm = aug.batch(xs, ys, masks, g)
+    assert torch.allclose(bx, torch.stack([p[0] for p in per_item]), atol=1e-6)
+    assert torch.equal(by, torch.stack([p[1] for p in per_item]))  # nearest neighbour: still exact and binary
+    assert torch.equal(bm, torch.stack([p[2] for p in per_item]))
+    assert not torch.equal(by[0], by[2])  # each image got its own map
+
+
+def test_device_drive_loader_equals_the_dataloader_path(tmp_path):
+    """DRIVE on the device: the batch path (stacked images, warped per batch) equals the per-item CPU path."""
+    from cnf_teach.data.drive import DeviceDriveLoader, DriveDataset, DriveImage, write_drive_split
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:29, 0:23]
+    fov = (((yy - 14.5) ** 2 + (xx - 11.5) ** 2) < 13**2).astype(np.uint8)
+    images = []
+    for i in range(4):
+        photo = rng.integers(0, 256, (29, 23, 3), dtype=np.uint8)
+        images.append(DriveImage(f"{21 + i}", photo, ((rng.random((29, 23)) < 0.2) * fov).astype(np.uint8), fov))
+    write_drive_split(tmp_path, "training", images)
+    for crop in (None, 16):
+        dataset = DriveDataset(tmp_path, "training", augment=JointAugment(), seed=5, crop=crop)
+        loader = DeviceDriveLoader(dataset, batch_size=2, device="cpu", seed=3)
+        order = torch.randperm(4, generator=torch.Generator().manual_seed(3)).tolist()
+        batches = list(loader)
+        assert len(batches) == len(loader) == 2
+        reference = DriveDataset(tmp_path, "training", augment=JointAugment(), seed=5, crop=crop)
+        for b, batch in enumerate(batches):
+            items = [reference[i] for i in order[2 * b : 2 * b + 2]]
+            for key in ("x", "y", "mask", "box"):
+                expected = torch.stack([item[key] for item in items])
+                assert batch[key].shape == expected.shape
+                assert torch.allclose(batch[key].float(), expected.float(), atol=1e-6), (crop, key)

@@ -8,6 +8,10 @@ nearest neighbour, so they stay exactly binary. The map is centred on the image,
 samples from outside the canvas are zero (background, outside the FOV), which is why
 images are padded first (:func:`cnf_teach.data.drive.pad_image`).
 
+The augmentation is plain torch and runs where the images are: :meth:`JointAugment.batch`
+warps a whole batch ``[B, C, H, W]`` (on a GPU, say) with one map per image, drawn from the
+same random numbers, in the same order, as :meth:`JointAugment.__call__` item by item.
+
 References:
     Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §5.2.
 """
@@ -21,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["affine_matrix", "warp", "JointAugment"]
+__all__ = ["affine_matrix", "warp", "warp_batch", "JointAugment"]
 
 
 def affine_matrix(rotation_deg: float, scale: float, shear_deg: float) -> Tensor:
@@ -52,15 +56,30 @@ def warp(t: Tensor, matrix: Tensor, mode: str = "bilinear") -> Tensor:
     """
     batched = t.dim() == 4
     t4 = t if batched else t[None]
-    _, _, height, width = t4.shape
-    inv = torch.linalg.inv(matrix.double())
+    out = warp_batch(t4, matrix.expand(t4.shape[0], 2, 2), mode)
+    return out if batched else out[0]
+
+
+def warp_batch(t: Tensor, matrices: Tensor, mode: str = "bilinear") -> Tensor:
+    """Warp each image of ``t`` ``[B, C, H, W]`` by its own map ``matrices`` ``[B, 2, 2]``, on ``t``'s device.
+
+    See :func:`warp`; the inverse maps are computed in float64 on the CPU (they are tiny) and
+    moved to ``t``'s device with its dtype.
+    """
+    if t.dim() != 4 or matrices.shape != (t.shape[0], 2, 2):
+        raise ValueError(
+            f"warp_batch needs images [B, C, H, W] and matrices [B, 2, 2]; got {tuple(t.shape)} and "
+            f"{tuple(matrices.shape)}"
+        )
+    batch, _, height, width = t.shape
+    inv = torch.linalg.inv(matrices.detach().cpu().double())  # [B, 2, 2]
     # Work in pixel units: grid coordinates are normalised per axis, so conjugate by diag(W/2, H/2).
     d = torch.diag(torch.tensor([width / 2.0, height / 2.0], dtype=torch.float64))
-    theta = torch.linalg.inv(d) @ inv @ d  # [2, 2]
-    theta = torch.cat([theta, torch.zeros(2, 1, dtype=torch.float64)], dim=1).to(t4.dtype)  # [2, 3]
-    grid = F.affine_grid(theta.expand(t4.shape[0], 2, 3), list(t4.shape), align_corners=False)
-    out = F.grid_sample(t4, grid, mode=mode, padding_mode="zeros", align_corners=False)
-    return out if batched else out[0]
+    theta = torch.linalg.inv(d) @ inv @ d  # [B, 2, 2]
+    theta = torch.cat([theta, torch.zeros(batch, 2, 1, dtype=torch.float64)], dim=2)  # [B, 2, 3]
+    theta = theta.to(device=t.device, dtype=t.dtype, non_blocking=True)
+    grid = F.affine_grid(theta, list(t.shape), align_corners=False)  # [B, H, W, 2]
+    return F.grid_sample(t, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 
 @dataclass
@@ -98,3 +117,24 @@ class JointAugment:
             )
         m = self.sample_matrix(generator)
         return warp(x, m, "bilinear"), warp(y, m, "nearest"), warp(mask, m, "nearest")
+
+    def sample_matrices(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Draw ``n`` maps ``[n, 2, 2]``: the same draws, in the same order, as ``n`` calls of :meth:`sample_matrix`."""
+        return torch.stack([self.sample_matrix(generator) for _ in range(n)])
+
+    def batch(
+        self, x: Tensor, y: Tensor, mask: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Augment a batch ``x`` ``[B, C, H, W]``, ``y`` and ``mask`` ``[B, 1, H, W]`` on their device.
+
+        Each image gets its own map; the random numbers come from ``generator`` (a CPU
+        generator, or the global one), so the result equals calling the augmentation on each
+        item in turn with the same generator.
+        """
+        if x.dim() != 4 or x.shape[-2:] != y.shape[-2:] or x.shape[-2:] != mask.shape[-2:]:
+            raise ValueError(
+                f"image {tuple(x.shape)}, label {tuple(y.shape)} and mask {tuple(mask.shape)} must be batches "
+                "[B, C, H, W] that share H and W"
+            )
+        m = self.sample_matrices(x.shape[0], generator)  # [B, 2, 2]
+        return warp_batch(x, m, "bilinear"), warp_batch(y, m, "nearest"), warp_batch(mask, m, "nearest")

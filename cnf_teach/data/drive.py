@@ -15,6 +15,10 @@ The conditional flow needs height and width divisible by $2^L$; Winkler et al. 2
 (§5.2) pad every image to 1024x1024. :func:`pad_image` pads at the centre (so that
 rotations keep the disc inside the canvas) and :func:`crop_back` undoes it.
 
+On a GPU, :class:`DeviceDriveLoader` keeps the padded split on the device (20 images of
+1024x1024 are about 0.5 GB in float32) and augments each batch there, instead of warping
+1024x1024 images on the CPU item by item.
+
 Labels and masks are read in any two-level encoding (0/255 or 0/1 grey images, palette
 GIFs with levels such as 3 and 253, as some mirrors distribute them): the two levels are
 separated at their mid-level. Every problem with a file (missing, misnamed, unreadable,
@@ -30,7 +34,7 @@ References:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,12 +44,15 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from .augment import warp_batch
+
 __all__ = [
     "DRIVE_SHAPE",
     "SPLITS",
     "DriveFormatError",
     "DriveImage",
     "DriveDataset",
+    "DeviceDriveLoader",
     "read_drive_split",
     "write_drive_split",
     "drive_summary",
@@ -378,7 +385,8 @@ class DriveDataset(Dataset):
         left = int(torch.randint(0, self.size[1] - self.crop + 1, (1,), generator=self.generator))
         return top, left
 
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
+    def padded(self, index: int) -> tuple[Tensor, Tensor, Tensor, Tensor | None, tuple[int, int, int, int]]:
+        """Item ``index`` padded, before augmentation and cropping: ``(x, y, mask, y2 or None, box)``."""
         im = self.images[index]
         x = torch.from_numpy(im.image).permute(2, 0, 1).float() / 255.0  # [3, H, W]
         y = torch.from_numpy(im.label)[None].float()  # [1, H, W]
@@ -387,6 +395,10 @@ class DriveDataset(Dataset):
         y, _ = pad_image(y, self.size)
         mask, _ = pad_image(mask, self.size)
         y2 = pad_image(torch.from_numpy(im.label2)[None].float(), self.size)[0] if im.label2 is not None else None
+        return x, y, mask, y2, box
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        x, y, mask, y2, box = self.padded(index)
         if self.augment is not None:
             x, y, mask = self.augment(x, y, mask, self.generator)
         if self.crop is not None:
@@ -399,3 +411,118 @@ class DriveDataset(Dataset):
         if y2 is not None:
             item["y2"] = y2
         return item
+
+
+class DeviceDriveLoader:
+    """Batches of a :class:`DriveDataset` kept on ``device`` and augmented there.
+
+    The padded images are stacked on the device once; each batch is gathered, warped by
+    ``dataset.augment`` (which needs a ``batch`` method, as
+    :class:`cnf_teach.data.augment.JointAugment` has) and cropped on the device. The random
+    numbers are drawn item by item in the order :meth:`DriveDataset.__getitem__` draws them
+    (the map, then the crop window) from the dataset's generator, so a batch equals the
+    default-collated items of a ``DataLoader`` over the same dataset, indices and generator
+    state (up to floating-point rounding on a GPU).
+
+    It looks like the ``DataLoader`` the training engine expects: it has ``__len__``, a
+    ``generator`` for the shuffling (saved in checkpoints, so resumes are exact) and, under
+    ``torch.distributed``, each process takes its own share of every epoch's order.
+
+    Args:
+        dataset: The split (``augment`` and ``crop`` as for the CPU path).
+        batch_size: Batch size per process.
+        device: Where the images live and the batches are made.
+        seed: Seed of the shuffling.
+        shuffle: Reshuffle every epoch.
+        drop_last: Drop the last incomplete batch.
+    """
+
+    def __init__(
+        self,
+        dataset: DriveDataset,
+        batch_size: int,
+        device: str | torch.device,
+        seed: int = 0,
+        shuffle: bool = True,
+        drop_last: bool = True,
+    ) -> None:
+        if dataset.augment is not None and not hasattr(dataset.augment, "batch"):
+            raise ValueError(
+                "DeviceDriveLoader augments whole batches: give the dataset an augmentation with a batch() method "
+                "(cnf_teach.data.augment.JointAugment), or use a DataLoader"
+            )
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.generator = torch.Generator().manual_seed(seed)
+        items = [dataset.padded(i) for i in range(len(dataset))]
+        self.x = torch.stack([it[0] for it in items]).to(self.device)  # [N, 3, P, P]
+        self.y = torch.stack([it[1] for it in items]).to(self.device)  # [N, 1, P, P]
+        self.mask = torch.stack([it[2] for it in items]).to(self.device)  # [N, 1, P, P]
+        has_y2 = all(it[3] is not None for it in items)
+        self.y2 = torch.stack([it[3] for it in items]).to(self.device) if has_y2 else None
+        self.box = torch.tensor([it[4] for it in items])  # [N, 4]
+        rank, world = self._shard()
+        share = len(range(rank, len(dataset), world))
+        if drop_last and share < batch_size:
+            raise ValueError(
+                f"the dataset has {share} items per process, fewer than one batch of {batch_size}; "
+                "lower the batch size or add data"
+            )
+
+    @staticmethod
+    def _shard() -> tuple[int, int]:
+        """``(rank, world size)`` under ``torch.distributed``, else ``(0, 1)``."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    def _indices(self) -> list[int]:
+        n = len(self.dataset)
+        order = torch.randperm(n, generator=self.generator).tolist() if self.shuffle else list(range(n))
+        rank, world = self._shard()
+        return order[rank::world]
+
+    def __len__(self) -> int:
+        rank, world = self._shard()
+        share = len(range(rank, len(self.dataset), world))
+        return share // self.batch_size if self.drop_last else -(-share // self.batch_size)
+
+    def make_batch(self, indices: list[int]) -> dict[str, Tensor]:
+        """The batch of items ``indices``: warped, cropped and on the device (draws from the dataset's generator)."""
+        ds = self.dataset
+        generator = ds.generator
+        index = torch.tensor(indices, device=self.device)
+        x, y, mask = self.x[index], self.y[index], self.mask[index]  # [B, C, P, P]
+        y2 = self.y2[index] if self.y2 is not None else None
+        box = self.box[indices].clone()  # [B, 4]
+        matrices, windows = [], []
+        for _ in indices:  # the per-item order of draws: the map, then the window
+            if ds.augment is not None:
+                matrices.append(ds.augment.sample_matrix(generator))
+            if ds.crop is not None:
+                windows.append(ds._window())
+        if matrices:
+            m = torch.stack(matrices)  # [B, 2, 2]
+            x, y, mask = warp_batch(x, m, "bilinear"), warp_batch(y, m, "nearest"), warp_batch(mask, m, "nearest")
+        if windows:
+            c = ds.crop
+
+            def cut(t: Tensor) -> Tensor:  # [B, C, P, P] -> [B, C, c, c], one window per item
+                return torch.stack([t[i, :, a : a + c, b : b + c] for i, (a, b) in enumerate(windows)])
+
+            x, y, mask = cut(x), cut(y), cut(mask)
+            y2 = cut(y2) if y2 is not None else None
+            box = torch.tensor([[0, 0, c, c]] * len(indices))
+        batch = {"x": x, "y": y, "mask": mask, "box": box}
+        if y2 is not None:
+            batch["y2"] = y2
+        return batch
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+        order = self._indices()
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        for start in range(0, stop, self.batch_size):
+            yield self.make_batch(order[start : start + self.batch_size])
