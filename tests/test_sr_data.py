@@ -287,3 +287,22 @@ def test_natural_images_run_offline():
         natural_sr_dataset(names=["lena"])
     with pytest.raises(ValueError, match="split"):
         natural_sr_dataset("valid")
+
+
+def test_cached_lr_images_equal_the_per_item_downscale(tmp_path):
+    """cache_lr computes LR once per image (chunked); with random flips each item equals the on-the-fly one."""
+    _write_imagenet(tmp_path, 16, {"train_data_batch_1": 30, "train_data_batch_2": 20})
+    plain = DownsampledImageNet(tmp_path, "holdout", holdout=5, flips=True)
+    cached = DownsampledImageNet(tmp_path, "holdout", holdout=5, flips=True, cache_lr=True)
+    assert cached.lr_cache is not None and cached.lr_cache.shape == (5, 3, 8, 8)
+    assert torch.equal(cached._downscale_all(chunk=2), cached.lr_cache)
+    flipped = 0
+    for i in range(len(plain)):
+        for _ in range(4):
+            torch.manual_seed(10 * i + _)
+            lr, hr = plain[i]
+            torch.manual_seed(10 * i + _)
+            lr_c, hr_c = cached[i]
+            assert torch.equal(hr, hr_c) and torch.equal(lr, lr_c)  # the flip commutes with the downscale
+            flipped += int(not torch.equal(hr, plain.hr(i)))
+    assert 0 < flipped < 20  # both branches ran

@@ -168,7 +168,12 @@ class SRImageDataset(Dataset):
     Items:
         ``(lr, hr)``: uint8 ``[3, h, w]`` and ``[3, s*h, s*w]``. LR is computed once per image,
         from the whole modcropped HR, so that a patch's LR equals the crop of the image's LR
-        (as the benchmark sets are made); patches are aligned crops of both.
+        (as the benchmark sets are made); patches are aligned crops of both. This is not the
+        same as downscaling the HR patch alone: MATLAB's antialiased bicubic at $1/2$ reads 4 HR
+        pixels beyond each LR pixel, which a patch fills by mirroring its own edge, so the two
+        differ on the outer 2 LR pixels of the patch (by up to a few grey levels) and agree
+        exactly inside. The crop of the whole image's LR is the right one (it is how the
+        benchmark sets' LR images are made), and it costs no per-item resizing.
     """
 
     def __init__(
