@@ -63,7 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--eval-every", type=int, default=0, help="validate every N steps (default 0: never)")
     t.add_argument("--checkpoint-every", type=int, default=500)
     t.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint (exactly)")
-    t.add_argument("--workers", type=int, default=0, help="data loader worker processes")
+    t.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="data loader worker processes (default: up to 8 per GPU on CUDA, none elsewhere)",
+    )
     _device_args(t)
     t.add_argument("--amp", action="store_true", help="bf16 mixed precision (CUDA)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
@@ -209,7 +214,7 @@ def _train_set(args: argparse.Namespace, scale: int, patch: int) -> Any:
             return natural_sr_dataset("train", scale=scale, patch_size=patch, repeat=64)
         path = Path(args.data)
         if _is_imagenet_folder(path):
-            return DownsampledImageNet(path, "train", scale=scale)
+            return DownsampledImageNet(path, "train", scale=scale, cache_lr=True)  # LR computed once
         return SRImageFolder(path, scale=scale, patch_size=patch, repeat=16)
     except ValueError as err:
         raise _usage(err) from None
@@ -248,7 +253,7 @@ def run_train(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     data = _train_set(args, config.scale, config.patch)
     try:
-        loader = make_loader(data, config.batch_size, seed=args.seed, num_workers=args.workers)
+        loader = make_loader(data, config.batch_size, seed=args.seed, num_workers=args.workers, device=device)
     except ValueError as err:
         raise _usage(err) from None
     eval_fn = None
