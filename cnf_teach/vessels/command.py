@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     q.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     q.add_argument("--checkpoint-every", type=int, default=100)
+    q.add_argument(
+        "--workers",
+        type=int,
+        help="data loader worker processes; by default on CUDA the images stay on the GPU and are augmented "
+        "there (no workers), elsewhere none",
+    )
     q.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -297,7 +304,16 @@ def run_train(args: argparse.Namespace) -> int:
     log.info("training on %s%dx%d images (downscale %g), padded to %dx%d", window, h, w, downscale, *dataset.size)
     if len(dataset) < config.batch_size:
         raise _usage(f"{data} has {len(dataset)} training images, fewer than one batch of {config.batch_size}")
-    loader = make_loader(dataset, config.batch_size, seed=args.seed)
+    device = _device(args.device)
+    if args.workers is not None and args.workers < 0:
+        raise _usage(f"--workers must be >= 0, got {args.workers}")
+    if device.type == "cuda" and args.workers is None:
+        from ..data.drive import DeviceDriveLoader
+
+        rank_device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # this process's GPU under DDP
+        loader = DeviceDriveLoader(dataset, config.batch_size, rank_device, seed=args.seed)
+    else:
+        loader = make_loader(dataset, config.batch_size, seed=args.seed, num_workers=args.workers, device=device)
     steps = args.steps if args.steps is not None else config.epochs * len(loader)
     train_cfg = TrainConfig(
         steps=steps,
@@ -305,7 +321,7 @@ def run_train(args: argparse.Namespace) -> int:
         batch_size=config.batch_size,
         checkpoint_every=args.checkpoint_every,
         out_dir=str(out),
-        device=str(_device(args.device)),
+        device=str(device),
         seed=args.seed,
         progress=not args.no_progress,
     )
