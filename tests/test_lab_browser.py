@@ -30,7 +30,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -240,15 +240,15 @@ def _wait_until_run(page: object, index: int | None) -> None:
     page.wait_for_function(_RUN_DONE, arg=[index], timeout=240_000, polling=500)
 
 
-def _save(page: object, path: Path, saved: Callable[[dict], bool]) -> dict:
-    """Save the notebook (Ctrl+S) and wait until the file on disk passes ``saved``; return it."""
+def _save(page: object, path: Path) -> dict:
+    """Save the notebook (Ctrl+S), wait until the file on disk is rewritten and the tab is clean; return it."""
+    before = path.stat().st_mtime_ns
     page.keyboard.press("Control+s")
+    page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").wait_for(state="detached", timeout=60_000)
     deadline = time.monotonic() + 60
-    while True:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        if saved(nb) or time.monotonic() > deadline:
-            return nb
-        time.sleep(0.5)
+    while path.stat().st_mtime_ns == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def test_learner_path_in_jupyterlab(lab: tuple[str, Path], browser: object, shots: Path) -> None:
@@ -301,7 +301,7 @@ def test_learner_path_in_jupyterlab(lab: tuple[str, Path], browser: object, shot
     for i in graded:
         output = state[i]["outputs"]
         assert any("NotImplementedError" in o for o in output), f"graded cell {i} did not fail as expected: {output}"
-    ran = _save(page, copy, lambda nb: any(c.get("outputs") for c in nb["cells"]))
+    ran = _save(page, copy)
     for i, cell in enumerate(ran["cells"]):
         for out in cell.get("outputs", []):
             if out["output_type"] == "error":
