@@ -5,7 +5,7 @@ Every layer follows one contract: ``z, logdet = layer(y, h=None)`` and
 """
 
 from ..utils import check_finite
-from .actnorm import ActNorm
+from .actnorm import ActNorm, data_init, needs_data_init
 from .base import Bijection, FlowSequence, Permute, Reverse, check_condition, sum_except_batch
 from .conditional_actnorm import ConditionalActNorm
 from .conv1x1 import InvertibleConv1x1
@@ -34,5 +34,7 @@ __all__ = [
     "Squeeze",
     "check_condition",
     "check_finite",
+    "data_init",
+    "needs_data_init",
     "sum_except_batch",
 ]
