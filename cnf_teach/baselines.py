@@ -23,6 +23,9 @@ References:
     Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, eqs. (6), (9).
     Salimans, Karpathy, Chen, Kingma. PixelCNN++. ICLR 2017.
     Xie, Tu. Holistically-Nested Edge Detection. ICCV 2015.
+
+Length: about 340 lines; the two factorized baselines the paper compares with (eq. (6) and eq.
+(9)) side by side, since they share their structure.
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ References:
     Staal, Abramoff, Niemeijer, Viergever, van Ginneken. Ridge-based vessel
     segmentation in color images of the retina. IEEE TMI 23(4), 2004.
     Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §5.2.
+
+Length: over 300 lines; DRIVE's layout, its file formats, the dataset and the device loader
+belong to one data set. A later split (reader / dataset / loader) would be natural.
 """
 
 from __future__ import annotations

@@ -54,6 +54,9 @@ model trained on them responds to the vessels of scikit-image's real fundus phot
 References:
     Staal et al. Ridge-based vessel segmentation in color images of the retina. IEEE TMI 2004.
     Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §5.2, eq. (9), Table 3.
+
+Length: over 700 lines; the photograph generator and the annotation process with its exact
+floors share the vessel segments. A later split (photograph / annotation) would be natural.
 """
 
 from __future__ import annotations

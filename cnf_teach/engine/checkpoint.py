@@ -28,6 +28,10 @@ and ``torch_version``.
 
 Every problem with a file (missing entry, wrong type, a tensor that does not fit the model,
 damage at any byte) is a :class:`CheckpointError`, a ``ValueError`` with a one-line message.
+
+Length: about 700 lines, most of it validation: every entry of a checkpoint is checked before
+anything is restored, so that a malformed or hostile file fails with one line. A later split
+(format / validation / legacy conversion) would be natural.
 """
 
 from __future__ import annotations
