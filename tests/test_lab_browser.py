@@ -26,7 +26,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browsing import launch_chromium, screenshot_folder
 from conftest import REPO
 from test_lab import _free_port
 
@@ -43,13 +43,6 @@ NOTEBOOK = "01_change_of_variables.ipynb"
 START_PAGE = "00_start_here.md"
 TOKEN = "cnf-teach-browser-test"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage"]
-
-
-def _chromium() -> str | None:
-    for candidate in (os.environ.get("CNF_TEACH_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def _nbgrader(cell: dict) -> dict:
@@ -169,39 +162,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    chromium = _chromium()
-    reason = "Chromium is not installed (Debian: apt-get install chromium); .ci/run installs it"
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail(reason + ", but it is missing on CI")
-        pytest.skip(reason)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("playwright is not installed on CI: pip install -e '.[docs]'")
-        pytest.skip("playwright is not installed: pip install -e '.[docs]'")
-    with tempfile.TemporaryDirectory(prefix="cnf-teach-chromium-") as profile, sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            profile,
-            executable_path=chromium,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1280, "height": 900},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    yield from launch_chromium(CHROMIUM_FLAGS)
 
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = os.environ.get("CNF_TEACH_SCREENSHOTS")
-    out = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"\nscreenshots in {out}")
-    return out
+    return screenshot_folder(tmp_path_factory)
 
 
 def _run_from(page: object, cells: object, index: int | None) -> None:

@@ -17,16 +17,15 @@ import http.server
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browsing import launch_chromium, screenshot_folder
 from conftest import REPO
 
 pytest.importorskip("mkdocs", reason="the docs extra is not installed: pip install -e '.[docs]'")
@@ -48,13 +47,6 @@ EXTERNAL_LOAD = re.compile(
 )
 # A TeX command still between dollars after typesetting: math that MathJax did not see.
 RAW_INLINE_TEX = re.compile(r"\$[^$\n]*\\[A-Za-z]+[^$\n]*\$")
-
-
-def _chromium() -> str | None:
-    for candidate in (os.environ.get("CNF_TEACH_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def _notebooks() -> list[Path]:
@@ -101,7 +93,7 @@ def test_site_has_every_part(site: Path) -> None:
     for page in ["index.html", "installation/index.html", "tutorials/index.html", "paper-to-code/index.html"]:
         assert (site / page).is_file(), f"{page} is missing from the site"
     assert (site / "api/index.html").is_file()
-    assert (site / "api/models/vector_flow/index.html").is_file(), "the API pages are not generated per module"
+    assert (site / "api/toy/vector_flow/index.html").is_file(), "the API pages are not generated per module"
     assert (site / "assets/mathjax/tex-chtml.js").is_file(), "MathJax is not served from the site"
     assert (site / "assets/mathjax/output/chtml/fonts/woff-v2").is_dir(), "MathJax's fonts are missing"
     for nb in _notebooks():
@@ -170,39 +162,12 @@ def server(site: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    chromium = _chromium()
-    reason = "Chromium is not installed (Debian: apt-get install chromium chromium-driver); .ci/run installs it"
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail(reason + ", but it is missing on CI")
-        pytest.skip(reason)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("playwright is not installed on CI: pip install -e '.[docs]'")
-        pytest.skip("playwright is not installed: pip install -e '.[docs]'")
-    with tempfile.TemporaryDirectory(prefix="cnf-teach-chromium-") as profile, sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            profile,
-            executable_path=chromium,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1280, "height": 900},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    yield from launch_chromium(CHROMIUM_FLAGS)
 
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = os.environ.get("CNF_TEACH_SCREENSHOTS")
-    out = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"\nscreenshots in {out}")
-    return out
+    return screenshot_folder(tmp_path_factory)
 
 
 class _Visit:
@@ -305,7 +270,7 @@ def test_tutorial_page_in_browser(browser: object, server: str, shots: Path) -> 
 
 
 def test_api_page_in_browser(browser: object, server: str, shots: Path) -> None:
-    visit = _Visit(browser, server + "api/models/vector_flow/")
+    visit = _Visit(browser, server + "api/toy/vector_flow/")
     assert visit.page.locator("[id='cnf_teach.toy.vector_flow.VectorFlow']").count() >= 1
     assert visit.check_math("article") >= 2, "docstring math was not typeset"
     visit.page.screenshot(path=str(shots / "api-vector_flow.png"))
