@@ -162,10 +162,14 @@ def test_empty_submission_scores_zero(course: Path) -> None:
 
 
 def test_written_answers_wait_for_manual_grading(course: Path) -> None:
+    """Answered written questions wait for the instructor; untouched ones score 0 (nbgrader's rule)."""
     for student in STUDENTS:
         written = {k: v for k, v in _grades(course, student).items() if v[3] == "markdown"}
         assert written, "the capstone's written questions are not in the gradebook"
-        assert all(auto is None and manual for auto, _, manual, _ in written.values()), written
+        if student == "empty":  # the released text unchanged: nbgrader scores it 0 without asking
+            assert all(auto == 0 and not manual for auto, _, manual, _ in written.values()), (student, written)
+        else:
+            assert all(auto is None and manual for auto, _, manual, _ in written.values()), (student, written)
 
 
 def test_feedback_is_written_for_every_student(course: Path) -> None:
