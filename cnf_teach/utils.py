@@ -16,6 +16,7 @@ for a block of bijection arithmetic.
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
@@ -27,6 +28,7 @@ __all__ = [
     "check_finite",
     "high_precision",
     "is_compiling",
+    "process_share",
     "sum_except_batch",
     "to_high_precision",
 ]
@@ -56,6 +58,18 @@ def autocast_off(t: Tensor) -> AbstractContextManager:
 def is_compiling() -> bool:
     """Whether the code runs inside ``torch.compile``'s tracing (input checks are skipped there)."""
     return torch.compiler.is_compiling()
+
+
+def process_share() -> tuple[int, int]:
+    """``(rank, world size)`` of this process: from ``torch.distributed`` once it is joined, else
+    from the environment ``torchrun`` sets (``RANK``, ``WORLD_SIZE``), else ``(0, 1)``.
+
+    Reading the environment lets a data loader size its share before the training engine has
+    joined the process group.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
 def sum_except_batch(x: Tensor) -> Tensor:

@@ -95,18 +95,25 @@ def test_batch_augmentation_equals_the_per_item_path_for_the_same_draws():
     assert not torch.equal(by[0], by[2])  # each image got its own map
 
 
-def test_device_drive_loader_equals_the_dataloader_path(tmp_path):
-    """DRIVE on the device: the batch path (stacked images, warped per batch) equals the per-item CPU path."""
-    from cnf_teach.data.drive import DeviceDriveLoader, DriveDataset, DriveImage, write_drive_split
+def _small_drive(folder, n: int = 4) -> None:
+    """``n`` random 29 x 23 DRIVE-format training images in ``folder``."""
+    from cnf_teach.data.drive import DriveImage, write_drive_split
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:29, 0:23]
     fov = (((yy - 14.5) ** 2 + (xx - 11.5) ** 2) < 13**2).astype(np.uint8)
     images = []
-    for i in range(4):
+    for i in range(n):
         photo = rng.integers(0, 256, (29, 23, 3), dtype=np.uint8)
         images.append(DriveImage(f"{21 + i}", photo, ((rng.random((29, 23)) < 0.2) * fov).astype(np.uint8), fov))
-    write_drive_split(tmp_path, "training", images)
+    write_drive_split(folder, "training", images)
+
+
+def test_device_drive_loader_equals_the_dataloader_path(tmp_path):
+    """DRIVE on the device: the batch path (stacked images, warped per batch) equals the per-item CPU path."""
+    from cnf_teach.data.drive import DeviceDriveLoader, DriveDataset
+
+    _small_drive(tmp_path)
     for crop in (None, 16):
         dataset = DriveDataset(tmp_path, "training", augment=JointAugment(), seed=5, crop=crop)
         loader = DeviceDriveLoader(dataset, batch_size=2, device="cpu", seed=3)
@@ -120,3 +127,30 @@ def test_device_drive_loader_equals_the_dataloader_path(tmp_path):
                 expected = torch.stack([item[key] for item in items])
                 assert batch[key].shape == expected.shape
                 assert torch.allclose(batch[key].float(), expected.float(), atol=1e-6), (crop, key)
+
+
+def test_device_drive_loader_knows_its_share_before_the_process_group_exists(tmp_path, monkeypatch):
+    """Under torchrun the loader's share (and so steps per epoch) comes from the environment.
+
+    The training command plans its schedule from ``len(loader)`` before the engine joins the
+    process group; a loader that only asked ``torch.distributed`` would count the whole set on
+    every rank there, and its size check would pass a set too small for one batch per rank.
+    """
+    from cnf_teach.data.drive import DeviceDriveLoader, DriveDataset
+
+    _small_drive(tmp_path, n=6)
+    dataset = DriveDataset(tmp_path, "training", seed=5)
+    assert not torch.distributed.is_initialized()
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    loader = DeviceDriveLoader(dataset, batch_size=2, device="cpu", seed=3)
+    assert len(loader) == 1  # 3 of the 6 images, one full batch of 2
+    order = torch.randperm(6, generator=torch.Generator().manual_seed(3)).tolist()
+    assert loader._indices() == order[1::2]  # this rank's interleaved share of the epoch's order
+    with pytest.raises(ValueError, match="3 items for process 1 of 2, fewer than one batch of 4"):
+        DeviceDriveLoader(dataset, batch_size=4, device="cpu")
+    # Explicit arguments win over the environment.
+    alone = DeviceDriveLoader(dataset, batch_size=4, device="cpu", rank=0, world_size=1)
+    assert len(alone) == 1 and len(alone._indices()) == 6
+    with pytest.raises(ValueError, match="rank 2 of 2"):
+        DeviceDriveLoader(dataset, batch_size=1, device="cpu", rank=2, world_size=2)

@@ -8,6 +8,7 @@ import torch
 from cnf_teach.super_resolution.config import SRConfig
 from cnf_teach.super_resolution.evaluation import (
     dataset_bits_per_dim,
+    dataset_bits_totals,
     make_upsample_fn,
     pad_to_square,
     per_image_bits_per_dim,
@@ -81,3 +82,20 @@ def test_whole_images_remain_an_option_and_small_sets_fall_back() -> None:
     assert dataset_bits_per_dim(model, data) == pytest.approx(whole)  # images under 128 px: scored whole
     with pytest.raises(ValueError, match="crops"):
         dataset_bits_per_dim(model, data, protocol="tiles")
+
+
+@pytest.mark.parametrize("protocol", ["crops", "whole"])
+def test_shares_of_the_set_add_up_to_the_set(protocol: str) -> None:
+    """Split across 3 processes (crops 0, 3, 6, ... / 1, 4, ... / 2, 5, ...), the totals add up to one process's."""
+    model = SuperResolutionBaseline(SRConfig.tiny()).eval()  # exact likelihood: no sampling noise
+    data = _Pairs([(40, 48), (36, 36), (32, 40)])
+    kw = {"protocol": protocol, "crops": 7, "crop_size": 16, "seed": 3}
+    shares = [dataset_bits_totals(model, data, rank=r, world_size=3, **kw) for r in range(3)]
+    bits, dims = (sum(x) for x in zip(*shares, strict=True))
+    assert bits / dims == pytest.approx(dataset_bits_per_dim(model, data, **kw), rel=1e-6)
+    if protocol == "crops":  # 7 crops of 3 * 16 * 16 dims: shares of 3, 2 and 2 crops
+        assert [d for _, d in shares] == [3 * 768, 2 * 768, 2 * 768]
+        each = random_crop_bits_per_dim(model, data, crops=7, crop_size=16, seed=3)
+        assert shares[1][0] == pytest.approx(768 * (each[1] + each[4]), rel=1e-5)  # the same crops, wherever scored
+    else:  # whole images, each counted with its size
+        assert [d for _, d in shares] == [3 * 40 * 48, 3 * 36 * 36, 3 * 32 * 40]

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
+from ddp import run_ranks
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -152,12 +148,6 @@ def test_resolve_device() -> None:
         TrainConfig(lr_schedule="exp")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 _DDP_SCRIPT = textwrap.dedent(
     """
     import json, sys, torch, torch.distributed as dist
@@ -188,29 +178,7 @@ _DDP_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_ddp_two_processes_gloo_match_single_process(tmp_path: Path) -> None:
-    script = tmp_path / "ddp_train.py"
-    script.write_text(_DDP_SCRIPT)
-    # The environment torchrun gives each worker (RANK, WORLD_SIZE, MASTER_ADDR, ...); starting the
-    # two workers directly saves the launcher's own start-up time.
-    port = str(_free_port())
-    procs = []
-    for rank in (0, 1):
-        env = {
-            **os.environ,
-            "OMP_NUM_THREADS": "1",
-            "RANK": str(rank),
-            "LOCAL_RANK": str(rank),
-            "WORLD_SIZE": "2",
-            "LOCAL_WORLD_SIZE": "2",
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": port,
-        }
-        cmd = [sys.executable, str(script), str(tmp_path)]
-        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    for proc in procs:
-        _, err = proc.communicate(timeout=600)  # generous: a loaded machine imports torch slowly
-        assert proc.returncode == 0, err[-2000:]
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    ranks = run_ranks(_DDP_SCRIPT, tmp_path)
     assert ranks[0]["world"] == 2 and ranks[0]["params"] == ranks[1]["params"]  # replicas stay identical
     # Two ranks with 4 samples each (DistributedSampler interleaves) = one process with those 8 samples.
     torch.manual_seed(0)

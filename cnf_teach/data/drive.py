@@ -47,6 +47,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..utils import process_share
 from .augment import warp_batch
 
 __all__ = [
@@ -429,7 +430,9 @@ class DeviceDriveLoader:
 
     It looks like the ``DataLoader`` the training engine expects: it has ``__len__``, a
     ``generator`` for the shuffling (saved in checkpoints, so resumes are exact) and, under
-    ``torch.distributed``, each process takes its own share of every epoch's order.
+    ``torch.distributed`` or ``torchrun``, each process takes its own share of every epoch's
+    order. The share is known from ``torchrun``'s environment before the process group is
+    joined, so ``len(loader)`` (steps per epoch) is right when the schedule is planned.
 
     Args:
         dataset: The split (``augment`` and ``crop`` as for the CPU path).
@@ -438,6 +441,8 @@ class DeviceDriveLoader:
         seed: Seed of the shuffling.
         shuffle: Reshuffle every epoch.
         drop_last: Drop the last incomplete batch.
+        rank: This process's rank (default: :func:`cnf_teach.utils.process_share`).
+        world_size: Number of processes (default: as ``rank``).
     """
 
     def __init__(
@@ -448,6 +453,8 @@ class DeviceDriveLoader:
         seed: int = 0,
         shuffle: bool = True,
         drop_last: bool = True,
+        rank: int | None = None,
+        world_size: int | None = None,
     ) -> None:
         if dataset.augment is not None and not hasattr(dataset.augment, "batch"):
             raise ValueError(
@@ -459,6 +466,16 @@ class DeviceDriveLoader:
         self.device = torch.device(device)
         self.shuffle = shuffle
         self.drop_last = drop_last
+        self.rank, self.world_size = rank, world_size
+        rank, world = self._shard()
+        if world < 1 or not 0 <= rank < world:
+            raise ValueError(f"rank {rank} of {world} processes: need 0 <= rank < world_size")
+        share = len(range(rank, len(dataset), world))
+        if drop_last and share < batch_size:
+            raise ValueError(
+                f"the dataset has {share} items for process {rank} of {world}, fewer than one batch of "
+                f"{batch_size}; lower the batch size, use fewer processes or add data"
+            )
         self.generator = torch.Generator().manual_seed(seed)
         items = [dataset.padded(i) for i in range(len(dataset))]
         self.x = torch.stack([it[0] for it in items]).to(self.device)  # [N, 3, P, P]
@@ -467,20 +484,11 @@ class DeviceDriveLoader:
         has_y2 = all(it[3] is not None for it in items)
         self.y2 = torch.stack([it[3] for it in items]).to(self.device) if has_y2 else None
         self.box = torch.tensor([it[4] for it in items])  # [N, 4]
-        rank, world = self._shard()
-        share = len(range(rank, len(dataset), world))
-        if drop_last and share < batch_size:
-            raise ValueError(
-                f"the dataset has {share} items per process, fewer than one batch of {batch_size}; "
-                "lower the batch size or add data"
-            )
 
-    @staticmethod
-    def _shard() -> tuple[int, int]:
-        """``(rank, world size)`` under ``torch.distributed``, else ``(0, 1)``."""
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return torch.distributed.get_rank(), torch.distributed.get_world_size()
-        return 0, 1
+    def _shard(self) -> tuple[int, int]:
+        """``(rank, world size)``: as given, else this process's share (:func:`cnf_teach.utils.process_share`)."""
+        rank, world = process_share()
+        return (rank if self.rank is None else self.rank), (world if self.world_size is None else self.world_size)
 
     def _indices(self) -> list[int]:
         n = len(self.dataset)

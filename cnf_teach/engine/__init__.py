@@ -4,6 +4,7 @@
 - :mod:`.devices`: ``--device auto|cpu|cuda|mps``;
 - :mod:`.distributed`: several GPUs under ``torchrun``;
 - :mod:`.loaders`: reproducible, sharded data loaders;
+- :mod:`.evaluation`: evaluation split across DDP ranks (:class:`ShardedEval`);
 - :mod:`.checkpoint`: the checkpoint format (loading never runs code), atomic saves, validated
   loading, random state for exact resume; :mod:`.command` converts older checkpoints;
 - :mod:`.trainer`: the loop itself (:class:`Trainer`).
@@ -16,12 +17,15 @@ from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_
 from .config import TrainConfig, TrainingDiverged
 from .devices import resolve_device
 from .distributed import distributed_info
+from .evaluation import Shard, ShardedEval
 from .loaders import make_loader
 from .trainer import Trainer
 
 __all__ = [
     "CHECKPOINT_NAME",
     "CheckpointError",
+    "Shard",
+    "ShardedEval",
     "TrainConfig",
     "Trainer",
     "TrainingDiverged",

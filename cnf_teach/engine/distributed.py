@@ -12,15 +12,15 @@ import os
 import torch
 import torch.distributed as dist
 
+from ..utils import process_share
+
 __all__ = ["distributed_info", "init_distributed"]
 
 
 def distributed_info() -> tuple[int, int, int]:
     """``(rank, local_rank, world_size)`` from the environment ``torchrun`` sets (``(0, 0, 1)`` alone)."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0)), dist.get_world_size()
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)), world
+    rank, world = process_share()
+    return rank, int(os.environ.get("LOCAL_RANK", 0)), world
 
 
 def init_distributed(device: torch.device) -> bool:

@@ -8,7 +8,8 @@ $-\\log p(y \\mid x)$ in bits per dimension. The engine owns everything else:
 - gradient clipping by global norm;
 - progress with the live loss and bits/dim: a bar on a terminal, a log line every 30 s in a log
   file or batch job (:mod:`cnf_teach.progress`);
-- periodic evaluation (``eval_fn(model) -> dict``);
+- periodic evaluation: ``eval_fn(model) -> dict``, or a :class:`~.evaluation.ShardedEval` that
+  every DDP rank runs on its share of the data, combined with one all-reduce;
 - checkpoints written atomically (to a temporary file, then renamed) holding the model,
   optimizer, scheduler, every random-number generator's state, the data position, the step
   and the ``task``, so that training resumes *exactly*: $N$ steps in one go equal $k$ steps
@@ -69,6 +70,7 @@ from .checkpoint import (
 from .config import TrainConfig, TrainingDiverged, lr_factor
 from .devices import resolve_device, to_device
 from .distributed import distributed_info, init_distributed
+from .evaluation import EvalFn, Shard, ShardedEval, all_reduce_totals, means
 
 __all__ = ["Trainer"]
 
@@ -77,8 +79,6 @@ log = logging.getLogger(__name__)
 #: ``loss_fn(model, batch) -> (loss, metrics)``: a scalar tensor to minimise and a dict of
 #: floats (or 0-d tensors) to report, e.g. ``{"bpd": 3.2}``.
 LossFn = Callable[[nn.Module, Any], "tuple[Tensor, Mapping[str, float | Tensor]]"]
-#: ``eval_fn(model) -> {"name": value}``, called with the bare (unwrapped) model in eval mode.
-EvalFn = Callable[[nn.Module], Mapping[str, float]]
 
 
 def _make_adam(params: list[nn.Parameter], config: TrainConfig) -> tuple[torch.optim.Adam, bool]:
@@ -124,7 +124,9 @@ class Trainer:
         loss_fn: ``loss_fn(model, batch) -> (loss, metrics)``.
         train_data: Iterable of batches (a ``DataLoader``); cycled, epoch after epoch.
         config: :class:`TrainConfig`.
-        eval_fn: ``eval_fn(model) -> dict`` run every ``eval_every`` steps and at the end.
+        eval_fn: Run every ``eval_every`` steps and at the end, with the bare model in eval mode:
+            ``eval_fn(model) -> dict`` (under DDP on rank 0 alone, the others waiting), or a
+            :class:`~.evaluation.ShardedEval` (under DDP every rank scores its share).
         task: ``"sr"`` or ``"seg"``, stored in checkpoints so that each CLI recognises its own.
         extra_state: Plain data (dicts, lists, strings, numbers, tensors) stored in checkpoints as
             ``extra``, e.g. the model's config; see :mod:`cnf_teach.engine.checkpoint`.
@@ -141,7 +143,7 @@ class Trainer:
         loss_fn: LossFn,
         train_data: Iterable[Any],
         config: TrainConfig,
-        eval_fn: EvalFn | None = None,
+        eval_fn: EvalFn | ShardedEval | None = None,
         task: str = "sr",
         extra_state: Any = None,
     ) -> None:
@@ -305,7 +307,7 @@ class Trainer:
         loss_fn: LossFn,
         train_data: Iterable[Any],
         config: TrainConfig | None = None,
-        eval_fn: EvalFn | None = None,
+        eval_fn: EvalFn | ShardedEval | None = None,
         task: str = "sr",
         extra_state: Any = None,
     ) -> Trainer:
@@ -369,14 +371,25 @@ class Trainer:
         """Whether the wall-clock budget is spent; under DDP any rank's clock decides for all.
 
         The decision is all-reduced (max), so that every rank stops after the same step and none
-        waits for the others in a collective that never comes.
+        waits for the others in a collective that never comes. The flag is a CPU tensor reduced
+        over a gloo group (:meth:`_host_group`): the hosts agree without waiting for the device,
+        which is still running the steps queued before.
         """
         spent = time.perf_counter() - start >= budget
         if not self.distributed:
             return spent
-        flag = torch.tensor([float(spent)], device=self.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        flag = torch.tensor([float(spent)])  # on the CPU: reading it never synchronises a GPU
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._host_group())
         return bool(flag.item())
+
+    def _host_group(self) -> Any:
+        """A gloo process group for decisions the hosts take together (the default group on the CPU).
+
+        Created on first use, which every rank reaches at the same step (a collective call).
+        """
+        if self._host_pg is None:
+            self._host_pg = dist.group.WORLD if dist.get_backend() == "gloo" else dist.new_group(backend="gloo")
+        return self._host_pg
 
     def _reduce(self, values: Tensor) -> Tensor:
         if self.distributed:
@@ -475,22 +488,45 @@ class Trainer:
         return out
 
     def evaluate(self) -> dict[str, float]:
-        """Run ``eval_fn`` on rank 0 with the model in eval mode (no gradients)."""
+        """Evaluate with the model in eval mode (no gradients); every rank returns the same metrics.
+
+        A :class:`~.evaluation.ShardedEval` runs on every rank over its :class:`~.evaluation.Shard`
+        and the totals are all-reduced. A plain ``eval_fn(model)`` runs on rank 0 while the other
+        ranks wait in a barrier (a warning says so once); its metrics are then sent to them.
+        """
         if self.eval_fn is None:
             return {}
+        sharded = isinstance(self.eval_fn, ShardedEval)
+        if self.distributed and not sharded and not self._warned_unsharded:
+            self._warned_unsharded = True
+            if self.rank == 0:
+                log.warning(
+                    "eval_fn runs on rank 0 alone while %d other ranks wait; wrap it in ShardedEval to split it",
+                    self.world_size - 1,
+                )
         result: dict[str, float] = {}
-        if self.rank == 0:
-            self.model.eval()
+        self.model.eval()
+        try:
             with torch.no_grad():
-                result = {k: float(v) for k, v in self.eval_fn(self.model).items()}
+                if sharded:
+                    totals = self.eval_fn.totals(self.model, Shard(self.rank, self.world_size))
+                    result = means(all_reduce_totals(totals, self.device) if self.distributed else totals)
+                elif self.rank == 0:
+                    result = {k: float(v) for k, v in self.eval_fn(self.model).items()}
+        finally:
             self.model.train()
+        if self.distributed and not sharded:
+            shared: list[Any] = [result]
+            dist.broadcast_object_list(shared, src=0)  # also the barrier: every rank waits for rank 0
+            result = shared[0]
+        if self.rank == 0:
             log.info("step %d eval: %s", self.step, ", ".join(f"{k}={v:.4g}" for k, v in result.items()))
-        if self.distributed:
-            dist.barrier()
         self.last_eval = result
         return result
 
     _saved_once = False
+    _warned_unsharded = False
+    _host_pg: Any = None
 
     def fit(self, until: int | None = None) -> dict[str, float]:
         """Train until ``config.steps``; returns the last training metrics and the last evaluation.

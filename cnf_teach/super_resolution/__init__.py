@@ -14,6 +14,7 @@ from .config import SR_PRESETS, SRConfig
 from .evaluation import (
     bicubic_upsample,
     dataset_bits_per_dim,
+    dataset_bits_totals,
     evaluate_sr,
     make_upsample_fn,
     pad_to_square,
@@ -31,6 +32,7 @@ __all__ = [
     "build_sr_model",
     "count_parameters",
     "dataset_bits_per_dim",
+    "dataset_bits_totals",
     "evaluate_sr",
     "make_upsample_fn",
     "model_from_checkpoint",

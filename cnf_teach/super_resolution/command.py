@@ -223,24 +223,25 @@ def _train_set(args: argparse.Namespace, scale: int, patch: int) -> Any:
         raise _usage(err) from None
 
 
-def _same_size_bits_per_dim(model: torch.nn.Module, data: Any, batch_size: int) -> float:
-    """Mean bits/dim of a set of equal-sized ``(lr, hr)`` pairs (downsampled ImageNet), in batches."""
+def _same_size_bits_totals(model: torch.nn.Module, data: Any, batch_size: int, shard: Any) -> tuple[float, float]:
+    """``(sum of bits/dim, number of images)`` of ``shard``'s share of equal-sized ``(lr, hr)`` pairs
+    (downsampled ImageNet), in batches."""
     device = next(model.parameters()).device
-    loader = torch.utils.data.DataLoader(data, batch_size=max(1, batch_size), shuffle=False)
+    loader = torch.utils.data.DataLoader(shard.subset(data), batch_size=max(1, batch_size), shuffle=False)
     total, count = 0.0, 0
     for lr, hr in loader:  # uint8 [B, 3, S/s, S/s], [B, 3, S, S]
         bpd = model.bits_per_dim(hr.to(device), lr.to(device))  # [B]
         total, count = total + float(bpd.sum()), count + len(bpd)
-    return total / count
+    return total, count
 
 
 def run_train(args: argparse.Namespace) -> int:
     from ..data.imagenet import DownsampledImageNet
-    from ..engine import TrainConfig, Trainer, TrainingDiverged, make_loader
+    from ..engine import ShardedEval, TrainConfig, Trainer, TrainingDiverged, make_loader
     from ..errors import UsageError
     from .checkpoint import sr_checkpoint_state
     from .config import SRConfig
-    from .evaluation import dataset_bits_per_dim
+    from .evaluation import dataset_bits_totals
     from .model import build_sr_model, sr_loss
 
     try:
@@ -264,18 +265,20 @@ def run_train(args: argparse.Namespace) -> int:
     if eval_folder is None and args.data is not None and args.eval_every > 0 and _is_imagenet_folder(Path(args.data)):
         eval_folder = args.data  # validate on the hold-out of the training files
     if eval_folder:
+        # Sharded: under torchrun every process scores its share and the engine adds the totals.
         eval_set = _eval_set(eval_folder, config.scale, imagenet_split="holdout")
         if isinstance(eval_set, DownsampledImageNet):
             log.info("validating on %d held-out training images of %s", len(eval_set), eval_folder)
 
-            def eval_fn(model: torch.nn.Module) -> dict[str, float]:
-                return {"bpd": _same_size_bits_per_dim(model, eval_set, config.batch_size)}
+            def eval_totals(model: torch.nn.Module, shard: Any) -> dict[str, tuple[float, float]]:
+                return {"bpd": _same_size_bits_totals(model, eval_set, config.batch_size, shard)}
 
         else:
 
-            def eval_fn(model: torch.nn.Module) -> dict[str, float]:
-                return {"bpd": dataset_bits_per_dim(model, eval_set)}
+            def eval_totals(model: torch.nn.Module, shard: Any) -> dict[str, tuple[float, float]]:
+                return {"bpd": dataset_bits_totals(model, eval_set, rank=shard.rank, world_size=shard.world_size)}
 
+        eval_fn = ShardedEval(eval_totals)
     model = build_sr_model(config, args.model)
     train_cfg = TrainConfig(
         steps=config.train_steps,

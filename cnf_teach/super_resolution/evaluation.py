@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "bicubic_upsample",
     "dataset_bits_per_dim",
+    "dataset_bits_totals",
     "evaluate_sr",
     "make_upsample_fn",
     "pad_to_square",
@@ -197,6 +198,7 @@ def per_image_bits_per_dim(
     max_images: int | None = None,
     progress: bool = False,
     padding: Padding = "replicate",
+    only: Sequence[int] | None = None,
 ) -> list[tuple[float, int]]:
     """``(bits/dim, D)`` of HR given LR for each whole image of a set (padded pixels counted in ``D``).
 
@@ -207,12 +209,15 @@ def per_image_bits_per_dim(
         progress: Report progress (:mod:`cnf_teach.progress`).
         padding: ``"replicate"`` (default here: the padded border looks like the image) or
             ``"square"`` (the paper's zeros, LR and HR alike).
+        only: Score only these of the (first ``max_images``) images, e.g. one process's share
+            (:class:`cnf_teach.engine.evaluation.Shard`); the rows follow this order.
     """
     device = next(model.parameters()).device
     scale, multiple = model.config.scale, _lr_multiple(model)
     n = len(data) if max_images is None else min(max_images, len(data))
+    chosen = range(n) if only is None else [i for i in only if 0 <= i < n]
     out = []
-    for i in track(range(n), desc="bits/dim", unit="image", enabled=progress, leave=False):
+    for i in track(chosen, desc="bits/dim", unit="image", enabled=progress, leave=False):
         lr, hr = data[i]
         lr_p, _ = _pad(lr.unsqueeze(0).to(device), multiple, padding)
         hr_p, _ = _pad(hr.unsqueeze(0).to(device), multiple * scale, padding)
@@ -229,6 +234,7 @@ def random_crop_bits_per_dim(
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = False,
+    only: Sequence[int] | None = None,
 ) -> list[float]:
     """Bits/dim of ``crops`` random ``crop_size`` x ``crop_size`` HR crops with their aligned LR crops.
 
@@ -237,8 +243,12 @@ def random_crop_bits_per_dim(
     to the scale (so that the LR crop of the whole LR image is exactly the downscaled HR crop's
     partner). A private generator seeded with ``seed`` makes the crops the same on every run.
 
+    ``only`` scores a subset of the crops (e.g. one process's share, see
+    :class:`cnf_teach.engine.evaluation.Shard`): every crop's position is still drawn, so crop
+    ``i`` is the same whichever subset it is scored in.
+
     Returns:
-        One bits/dim per crop (a bound for the CNF, exact for the baseline).
+        One bits/dim per scored crop, in crop order (a bound for the CNF, exact for the baseline).
 
     Raises:
         ValueError: if an image is smaller than the crop, or the crop does not suit the model.
@@ -258,6 +268,7 @@ def random_crop_bits_per_dim(
     g = torch.Generator().manual_seed(seed)
     c = crop_size // scale  # LR crop side
     lr_crops, hr_crops, out = [], [], []
+    wanted = None if only is None else set(only)
 
     def flush() -> None:
         if hr_crops:
@@ -265,16 +276,54 @@ def random_crop_bits_per_dim(
             lr_crops.clear()
             hr_crops.clear()
 
-    for _ in track(range(crops), desc="bits/dim", unit="crop", enabled=progress, leave=False):
+    for k in track(range(crops), desc="bits/dim", unit="crop", enabled=progress, leave=False):
         lr, hr = pairs[int(torch.randint(len(pairs), (1,), generator=g))]
         top = int(torch.randint(lr.shape[-2] - c + 1, (1,), generator=g))  # in LR pixels
         left = int(torch.randint(lr.shape[-1] - c + 1, (1,), generator=g))
+        if wanted is not None and k not in wanted:
+            continue
         lr_crops.append(lr[:, top : top + c, left : left + c])
         hr_crops.append(hr[:, scale * top : scale * (top + c), scale * left : scale * (left + c)])
         if len(hr_crops) == batch_size:
             flush()
     flush()
     return out
+
+
+def dataset_bits_totals(
+    model: SRModel,
+    data: torch.utils.data.Dataset,
+    max_images: int | None = None,
+    progress: bool = False,
+    protocol: Literal["crops", "whole"] = "crops",
+    crops: int = 1000,
+    crop_size: int = 128,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+) -> tuple[float, float]:
+    """The additive pieces of :func:`dataset_bits_per_dim` for one process's share of the set.
+
+    Returns ``(total bits, total dims)`` of the crops (or whole images) ``rank, rank +
+    world_size, ...``, as bits/dim times dims, so that the shares of all processes add up to the
+    set's figure: ``sum(bits) / sum(dims)``. With ``rank=0, world_size=1``, the whole set. Each
+    crop counts ``crop_size**2 * 3`` dims, each whole image its padded size. See
+    :func:`dataset_bits_per_dim` for the arguments.
+    """
+    if protocol not in ("crops", "whole"):
+        raise ValueError(f"protocol must be 'crops' (the paper's random crops) or 'whole', got {protocol!r}")
+    if protocol == "crops":
+        n = len(data)
+        small = any(min(data[i][1].shape[-2:]) < crop_size for i in range(n))
+        if not small:
+            mine = range(rank, crops, world_size)
+            bits = random_crop_bits_per_dim(model, data, crops, crop_size, seed, progress=progress, only=mine)
+            dims = 3 * crop_size * crop_size
+            return float(np.sum(bits)) * dims, float(len(bits) * dims)
+        logger.info("some images are smaller than %d pixels: bits/dim over whole images instead of crops", crop_size)
+    n = len(data) if max_images is None else min(max_images, len(data))
+    rows = per_image_bits_per_dim(model, data, max_images, progress, only=range(rank, n, world_size))
+    return float(sum(b * d for b, d in rows)), float(sum(d for _, d in rows))
 
 
 def dataset_bits_per_dim(
@@ -304,13 +353,5 @@ def dataset_bits_per_dim(
         crop_size: HR crop side.
         seed: Seed of the crops.
     """
-    if protocol not in ("crops", "whole"):
-        raise ValueError(f"protocol must be 'crops' (the paper's random crops) or 'whole', got {protocol!r}")
-    if protocol == "crops":
-        n = len(data)
-        small = any(min(data[i][1].shape[-2:]) < crop_size for i in range(n))
-        if not small:
-            return float(np.mean(random_crop_bits_per_dim(model, data, crops, crop_size, seed, progress=progress)))
-        logger.info("some images are smaller than %d pixels: bits/dim over whole images instead of crops", crop_size)
-    rows = per_image_bits_per_dim(model, data, max_images, progress)
-    return sum(b * d for b, d in rows) / sum(d for _, d in rows)
+    bits, dims = dataset_bits_totals(model, data, max_images, progress, protocol, crops, crop_size, seed)
+    return bits / dims
