@@ -12,12 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..data.augment import JointAugment
-from ..data.drive import DriveDataset, crop_back
+from ..data.drive import DriveDataset
 from ..data.synthetic_retina import make_synthetic_drive
 from ..vessels import SegConfig, build_seg_model, evaluate_seg_model, seg_loss
 
@@ -61,21 +60,12 @@ def evaluate_seg(model: nn.Module, recipe: Any, data_root: str | Path | None = N
     subset = torch.utils.data.Subset(test, range(min(EVAL_IMAGES, len(test))))
     torch.manual_seed(recipe.seed)
     ev = evaluate_seg_model(model, subset, num_samples=EVAL_SAMPLES, scatter_per_image=2, keep_maps=0)
-    # Bits/dim with the padded pixels left out, per image pixel and per FOV pixel: the model's
-    # -log2 P over the whole padded canvas divided by each count (padding is certain background).
-    per_image, per_fov = [], []
-    for i in range(len(subset)):
-        item = subset[i]
-        torch.manual_seed(recipe.seed + i)
-        bits = float(model.bits_per_dim(item["y"][None], item["x"][None]).mean()) * item["y"][0].numel()
-        box = tuple(int(v) for v in item["box"])
-        fov = crop_back(item["mask"][0], box).numpy() > 0.5
-        per_image.append(bits / fov.size)
-        per_fov.append(bits / fov.sum())
     return {
         "mean": {
-            "bpd_image": float(np.mean(per_image)),
-            "bpd_fov": float(np.mean(per_fov)),
+            # -log2 P(y | x) over the padded canvas, divided by the image's or the FOV's pixels
+            # (the padding is certain background): see SegEvaluation.
+            "bpd_image": float(ev.bpd),
+            "bpd_fov": float(ev.bpd_fov),
             "max_f": float(ev.max_f),
             "human_f": _f(*ev.human) if ev.human is not None else None,
         },
