@@ -29,7 +29,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ import torch
 from cnf_teach.data.images import SRImageDataset, SRImageFolder
 from cnf_teach.data.natural import natural_sr_dataset
 from cnf_teach.engine import TrainConfig, Trainer, make_loader
+from cnf_teach.pretrained.recipes import shared_sr_root
 from cnf_teach.super_resolution import (
     SRConfig,
     build_sr_model,
@@ -51,13 +51,7 @@ from cnf_teach.super_resolution import (
     sr_loss,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 CNF_TEMPERATURES = (0.0, 0.5, 0.8)
-
-
-def _shared_sr() -> Path:
-    root = Path(os.environ.get("CNF_TEACH_SHARED_DATA", REPO.parent / "shared" / "data"))
-    return root / "sr"
 
 
 def _center_crops(data: SRImageDataset, size: int, scale: int, max_images: int) -> SRImageDataset:
@@ -72,7 +66,7 @@ def _center_crops(data: SRImageDataset, size: int, scale: int, max_images: int) 
 
 
 def load_sets(args: argparse.Namespace, config: SRConfig) -> tuple[SRImageDataset, dict[str, SRImageDataset]]:
-    root = Path(args.data_root) if args.data_root else _shared_sr()
+    root = Path(args.data_root) if args.data_root else shared_sr_root()
     have = all((root / name).is_dir() for name in ("T91", "Set5", "Set14"))
     if have:
         train = SRImageFolder(root / "T91", scale=config.scale, patch_size=config.patch, repeat=8)
