@@ -53,6 +53,14 @@ def test_conditional_actnorm_initialises_like_actnorm():
         layer(y, None)
 
 
+@pytest.mark.parametrize("direction", ["forward", "inverse"])
+def test_conditional_actnorm_refuses_vectors_both_ways(direction: str) -> None:
+    """Vectors would broadcast against the [B, C, 1, 1] scale into a [B, C, B, C] tensor: refused."""
+    layer = ConditionalActNorm(3)
+    with pytest.raises(ValueError, match=r"expects images \[B, C, H, W\]"):
+        getattr(layer, direction)(torch.randn(2, 3))
+
+
 # --- configs and models --------------------------------------------------------------------------
 def test_paper_config_is_the_papers():
     cfg = SegConfig.paper_drive()

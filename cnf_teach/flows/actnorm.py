@@ -44,6 +44,20 @@ class ActNorm(Bijection):
     Args:
         num_channels: Channels (or features) $C$.
         eps: Added to the standard deviation at initialisation.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.flows import ActNorm
+        >>> _ = torch.manual_seed(0)
+        >>> actnorm = ActNorm(4)
+        >>> y = 3 + 2 * torch.randn(2, 4, 8, 8)
+        >>> z, logdet = actnorm(y)  # the first batch in training mode initialises the layer
+        >>> actnorm.is_initialized, z.shape, logdet.shape
+        (True, torch.Size([2, 4, 8, 8]), torch.Size([2]))
+        >>> torch.allclose(z.mean(dim=(0, 2, 3)), torch.zeros(4), atol=1e-5)  # zero mean per channel
+        True
+        >>> torch.allclose(actnorm.inverse(z), y, atol=1e-5)
+        True
     """
 
     def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
@@ -121,7 +135,18 @@ def data_init(model: nn.Module, forward: Callable[[], Any]) -> bool:
         Whether ``forward`` was called.
 
     Example:
-        >>> data_init(model, lambda: model.log_prob(y, x))  # doctest: +SKIP
+        >>> import torch
+        >>> from cnf_teach.flows import ActNorm, FlowSequence, Reverse, data_init, needs_data_init
+        >>> model = FlowSequence([ActNorm(2), Reverse(2)]).eval()
+        >>> y = torch.arange(8.0).reshape(4, 2)
+        >>> needs_data_init(model)
+        True
+        >>> data_init(model, lambda: model(y))  # runs once, in training mode
+        True
+        >>> needs_data_init(model), model.training  # initialised, and back in eval mode
+        (False, False)
+        >>> data_init(model, lambda: model(y))  # nothing left to do
+        False
     """
     if not needs_data_init(model):
         return False

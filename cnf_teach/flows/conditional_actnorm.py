@@ -73,6 +73,21 @@ class ConditionalActNorm(ActNorm):
         num_channels: Channels $C$ of $y$.
         cond_channels: Channels of the conditioning features $h$ (0 = plain actnorm).
         eps: Added to standard deviations.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.flows import ConditionalActNorm
+        >>> _ = torch.manual_seed(0)
+        >>> layer = ConditionalActNorm(4, cond_channels=3)
+        >>> _ = torch.nn.init.normal_(layer.cond.weight, std=0.1)  # as after training (W starts at zero)
+        >>> y, h = torch.randn(2, 4, 8, 8), torch.randn(2, 3, 8, 8)
+        >>> z, logdet = layer(y, h)
+        >>> z.shape, logdet.shape
+        (torch.Size([2, 4, 8, 8]), torch.Size([2]))
+        >>> bool(logdet[0] != logdet[1])  # each sample's scale depends on its own h
+        True
+        >>> torch.allclose(layer.inverse(z, h), y, atol=1e-5)
+        True
     """
 
     def __init__(self, num_channels: int, cond_channels: int = 0, eps: float = 1e-6) -> None:
@@ -97,10 +112,13 @@ class ConditionalActNorm(ActNorm):
             s = s + delta[:, 1::2]
         return b[..., None, None], s[..., None, None]
 
+    def _check_images(self, t: Tensor) -> None:
+        self._check(t)
+        if t.dim() != 4:
+            raise ValueError(f"ConditionalActNorm expects images [B, C, H, W], got shape {tuple(t.shape)}")
+
     def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        self._check(y)
-        if y.dim() != 4:
-            raise ValueError(f"ConditionalActNorm expects images [B, C, H, W], got shape {tuple(y.shape)}")
+        self._check_images(y)
         y = to_high_precision(y)
         if self.training and not self._initialized:
             self.initialize(y)  # actnorm's data-dependent start; W = 0, so this is exact
@@ -110,7 +128,7 @@ class ConditionalActNorm(ActNorm):
         return z, logdet
 
     def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
-        self._check(z)
+        self._check_images(z)  # vectors would broadcast against [B, C, 1, 1] into a wrong shape
         z = to_high_precision(z)
         b, s = self.shift_log_scale(z, h)
         return z * torch.exp(s) + b

@@ -56,6 +56,20 @@ class FlowStep(FlowSequence):
         scale: Scale parametrisation of the affine coupling.
         norm_factory: Builds the normalisation layer (default :class:`ActNorm`).
         net_factory: Builds the coupling network (default: Table 6's conv net).
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.flows import FlowStep
+        >>> _ = torch.manual_seed(0)
+        >>> step = FlowStep(4, cond_channels=3, hidden=8)
+        >>> [type(layer).__name__ for layer in step.layers]
+        ['ActNorm', 'InvertibleConv1x1', 'AffineCoupling']
+        >>> y, h = torch.randn(2, 4, 8, 8), torch.randn(2, 3, 8, 8)
+        >>> z, logdet = step(y, h)
+        >>> z.shape, logdet.shape
+        (torch.Size([2, 4, 8, 8]), torch.Size([2]))
+        >>> torch.allclose(step.inverse(z, h), y, atol=1e-5)
+        True
     """
 
     def __init__(
@@ -99,6 +113,21 @@ class MultiScaleFlow(nn.Module):
         prior_hidden: Hidden channels of the split and top prior networks.
         norm_factory: Builds each step's normalisation layer (default actnorm).
         net_factory: Builds each coupling network (default: Table 6's conv net).
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.flows import MultiScaleFlow
+        >>> from cnf_teach.nets import ConvConditioner
+        >>> _ = torch.manual_seed(0)
+        >>> g = ConvConditioner(in_channels=1, out_channels=4, levels=2, upscale=2, hidden=8)
+        >>> flow = MultiScaleFlow(1, levels=2, steps=1, conditioner=g, cond_channels=4, hidden=8, prior_hidden=8)
+        >>> x, y = torch.randn(2, 1, 4, 4), torch.randn(2, 1, 8, 8)  # low-resolution x, high-resolution y
+        >>> flow.log_prob(y, x).shape
+        torch.Size([2])
+        >>> [tuple(z.shape) for z in flow.transform(y, flow.features(x))[0]]  # eps_0 and the top z_L
+        [(2, 2, 4, 4), (2, 8, 2, 2)]
+        >>> flow.sample(x, temperature=0.5).shape
+        torch.Size([2, 1, 8, 8])
     """
 
     def __init__(

@@ -44,6 +44,20 @@ class SplitPrior(Bijection):
         hidden: Hidden channels of the default network.
         net_factory: Builds ``(in, out) -> nn.Module`` instead of the default
             conv3x3 - ReLU - zero-initialised conv3x3.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.flows import SplitPrior
+        >>> _ = torch.manual_seed(0)
+        >>> split = SplitPrior(4, cond_channels=3, hidden=8)
+        >>> y, h = torch.randn(2, 4, 8, 8), torch.randn(2, 3, 8, 8)
+        >>> z, logdet = split(y, h)
+        >>> split.keep, torch.equal(z[:, :2], y[:, :2]), logdet.shape  # z_0 is kept as it is
+        (2, True, torch.Size([2]))
+        >>> torch.allclose(split.inverse(z, h), y, atol=1e-5)
+        True
+        >>> split.sample(y[:, :2], h, temperature=0.5).shape  # draw z_1 given z_0
+        torch.Size([2, 4, 8, 8])
     """
 
     def __init__(

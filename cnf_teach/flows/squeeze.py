@@ -23,6 +23,23 @@ class Squeeze(Bijection):
 
     Args:
         factor: Block size; height and width must be divisible by it.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.flows import Squeeze
+        >>> squeeze = Squeeze()
+        >>> y = torch.arange(16.0).reshape(1, 1, 4, 4)
+        >>> z, logdet = squeeze(y)
+        >>> z.shape, logdet.tolist()
+        (torch.Size([1, 4, 2, 2]), [0.0])
+        >>> z[0, :, 0, 0].tolist()  # the top-left 2x2 block, now four channels at one pixel
+        [0.0, 1.0, 4.0, 5.0]
+        >>> torch.equal(squeeze.inverse(z), y)
+        True
+        >>> squeeze(torch.zeros(1, 1, 3, 4))
+        Traceback (most recent call last):
+        ...
+        ValueError: Squeeze needs height and width divisible by 2, got 3x4; ...
     """
 
     def __init__(self, factor: int = 2) -> None:

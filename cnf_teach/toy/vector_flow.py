@@ -40,6 +40,21 @@ class VectorFlow(nn.Module):
         condition_coupling: Condition the couplings on $h$.
         actnorm: Put an actnorm before every coupling.
         scale: Scale parametrisation of the couplings (see :class:`AffineCoupling`).
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.toy import VectorFlow
+        >>> _ = torch.manual_seed(0)
+        >>> flow = VectorFlow(dim=2, cond_dim=1, num_layers=2, hidden=8, feature_dim=4)
+        >>> y, x = torch.randn(2, 2), torch.randn(2, 1)
+        >>> flow.log_prob(y, x).shape
+        torch.Size([2])
+        >>> flow.sample(x).shape  # one sample per row of x
+        torch.Size([2, 2])
+        >>> flow.log_prob(y)
+        Traceback (most recent call last):
+        ...
+        ValueError: this VectorFlow is conditional: pass x of shape [B, 1]
     """
 
     def __init__(
