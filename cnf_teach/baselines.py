@@ -151,7 +151,10 @@ def discretized_logistic_sample(mean: Tensor, log_scale: Tensor, num_bins: int =
 
 # --- weighted Bernoulli --------------------------------------------------------------------------
 DEFAULT_BETA = 0.9
-"""The default $\beta$ of eq. (9): the exponent of the vessel term (see :func:`weighted_bernoulli_log_prob_per_dim`)."""
+"""The default $\\beta$ of eq. (9): the exponent of the vessel term.
+
+See :func:`weighted_bernoulli_log_prob_per_dim`.
+"""
 
 
 def _check_beta(beta: float) -> None:
@@ -257,6 +260,20 @@ class DiscretizedLogisticBaseline(nn.Module):
         net: Maps $x$ to ``[B, 2C, H, W]``: $\\mu$ in the first $C$ channels, $\\log s$ in
             the last $C$ (at the resolution of $y$).
         num_bins: $K$.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from cnf_teach.baselines import DiscretizedLogisticBaseline
+        >>> _ = torch.manual_seed(0)
+        >>> net = nn.Conv2d(3, 6, 3, padding=1)  # x -> mu (3 channels) and log s (3 channels)
+        >>> model = DiscretizedLogisticBaseline(net, num_bins=256)
+        >>> x, y = torch.rand(2, 3, 8, 8), torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
+        >>> log_p = model.log_prob(y, x)  # exact log P(y | x) in nats
+        >>> log_p.shape, bool((log_p < 0).all())
+        (torch.Size([2]), True)
+        >>> model.mode(x).shape, model.sample(x).dtype
+        (torch.Size([2, 3, 8, 8]), torch.int64)
     """
 
     def __init__(self, net: nn.Module, num_bins: int = 256) -> None:
@@ -300,6 +317,19 @@ class WeightedBernoulliBaseline(nn.Module):
     Args:
         net: Maps $x$ to logits shaped like the mask ``[B, C, H, W]``.
         beta: Exponent of the vessel term of eq. (9), in $(0, 1)$ (default 0.9).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from cnf_teach.baselines import WeightedBernoulliBaseline
+        >>> _ = torch.manual_seed(0)
+        >>> model = WeightedBernoulliBaseline(nn.Conv2d(3, 1, 3, padding=1), beta=0.9)  # x -> logits
+        >>> x, y = torch.rand(2, 3, 8, 8), (torch.rand(2, 1, 8, 8) > 0.9).float()  # images, masks
+        >>> model.loss(y, x).shape, model.log_prob(y, x).shape  # training loss, normalised log P(y | x)
+        (torch.Size([]), torch.Size([2]))
+        >>> s = model.sample(x)  # Bernoulli of the soft image
+        >>> s.shape, bool(((s == 0) | (s == 1)).all())
+        (torch.Size([2, 1, 8, 8]), True)
     """
 
     def __init__(self, net: nn.Module, beta: float = DEFAULT_BETA) -> None:

@@ -156,6 +156,19 @@ class SigmoidToBin(Bijection):
     Args:
         num_bins: $K$.
         eps: The inverse clamps the within-bin position to $[\\epsilon, 1 - \\epsilon]$.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.dequantization import SigmoidToBin
+        >>> _ = torch.manual_seed(0)
+        >>> to_bin = SigmoidToBin(num_bins=4)
+        >>> y = torch.tensor([[0.0, 1.0, 3.0], [2.0, 2.0, 0.0]])  # bin indices
+        >>> w = torch.randn(2, 3)
+        >>> v, logdet = to_bin(w, y)
+        >>> bool(((v * 4).floor() == y).all()), logdet.shape  # each v in its bin [y/4, (y+1)/4)
+        (True, torch.Size([2]))
+        >>> torch.allclose(to_bin.inverse(v, y), w, atol=1e-5)
+        True
     """
 
     def __init__(self, num_bins: int, eps: float = 1e-7) -> None:
@@ -192,6 +205,19 @@ class HalfLineSoftplus(Bijection):
 
     Args:
         threshold: The split point between the half-lines (the paper's $1/2$).
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.dequantization import HalfLineSoftplus
+        >>> _ = torch.manual_seed(0)
+        >>> to_half_line = HalfLineSoftplus()
+        >>> y = torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])  # binary data
+        >>> w = torch.randn(2, 3)
+        >>> v, logdet = to_half_line(w, y)
+        >>> torch.equal(v > 0.5, y.bool()), logdet.shape  # y = 1 -> v > 1/2, y = 0 -> v < 1/2
+        (True, torch.Size([2]))
+        >>> torch.allclose(to_half_line.inverse(v, y), w, atol=1e-5)
+        True
     """
 
     def __init__(self, threshold: float = 0.5) -> None:
@@ -234,6 +260,18 @@ class ConditionalAffine(Bijection):
         cond_channels: Channels (or features) of $c$.
         hidden: Hidden width of the network.
         vector: Vectors rather than images.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.dequantization import ConditionalAffine
+        >>> _ = torch.manual_seed(0)
+        >>> layer = ConditionalAffine(channels=4, cond_channels=3, hidden=8)
+        >>> eps, c = torch.randn(2, 4, 8, 8), torch.randn(2, 3, 8, 8)
+        >>> w, logdet = layer(eps, c)
+        >>> torch.equal(w, eps), logdet.tolist()  # the last layer starts at zero: the identity
+        (True, [0.0, 0.0])
+        >>> torch.allclose(layer.inverse(w, c), eps, atol=1e-5)
+        True
     """
 
     def __init__(self, channels: int, cond_channels: int, hidden: int = 64, vector: bool = False) -> None:
@@ -286,6 +324,18 @@ class ConditionalNoiseFlow(Bijection):
         steps: Coupling steps.
         hidden: Hidden width of the coupling and affine networks.
         vector: Vectors ``[B, D]`` rather than images ``[B, C, H, W]``.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.dequantization import ConditionalNoiseFlow
+        >>> _ = torch.manual_seed(0)
+        >>> flow = ConditionalNoiseFlow(channels=1, cond_channels=3, steps=2, hidden=8)
+        >>> eps, c = torch.randn(2, 1, 8, 8), torch.randn(2, 3, 8, 8)  # noise, features
+        >>> w, logdet = flow(eps, c)  # noise -> sample, with log|det dw/d eps|
+        >>> w.shape, logdet.shape
+        (torch.Size([2, 1, 8, 8]), torch.Size([2]))
+        >>> torch.allclose(flow.inverse(w, c), eps, atol=1e-5)
+        True
     """
 
     def __init__(self, channels: int, cond_channels: int, steps: int = 4, hidden: int = 64, vector: bool = False):
@@ -349,6 +399,22 @@ class UniformDequantization(nn.Module):
 
     Args:
         num_bins: $K$ (256 for 8-bit data, 2 for masks).
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.dequantization import UniformDequantization
+        >>> _ = torch.manual_seed(0)
+        >>> deq = UniformDequantization(num_bins=256)
+        >>> y = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)  # 8-bit images
+        >>> v, log_q = deq(y)
+        >>> bool(((v * 256).floor() == y).all())  # each v in its bin [y/256, (y+1)/256)
+        True
+        >>> log_q.shape, round(float(log_q[0]), 3)  # D log K = 192 log 256
+        (torch.Size([2]), 1064.674)
+        >>> deq(v)  # data already scaled to [0, 1] are not bin indices
+        Traceback (most recent call last):
+        ...
+        ValueError: y must hold integers in {0, ..., 255} (bin indices), but it has non-integer values...
     """
 
     def __init__(self, num_bins: int = 256) -> None:
@@ -376,7 +442,11 @@ class UniformDequantization(nn.Module):
     def log_prob(self, v: Tensor, y: Tensor, h: Tensor | None = None) -> Tensor:
         """$\\log q(v \\mid y)$, ``[B]``: $D \\log K$ inside bin $y$, $-\\infty$ outside."""
         check_discrete(y, self.num_bins)
-        inside = ((v * self.num_bins).floor() == y).reshape(v.shape[0], -1).all(dim=1)
+        # The bin's edges as forward computes them (floor(v K) == y can disagree by one rounding
+        # step at an edge for K that is not a power of two, e.g. v = 53/100).
+        yv = y.to(v.dtype)
+        lo, hi = yv / self.num_bins, (yv + 1) / self.num_bins
+        inside = ((v >= lo) & (v < hi)).reshape(v.shape[0], -1).all(dim=1)
         log_q = torch.full(
             (v.shape[0],), v[0].numel() * math.log(self.num_bins), dtype=high_precision(v.dtype), device=v.device
         )
@@ -500,6 +570,18 @@ class VariationalDequantization(_FlowDequantizer):
         hidden: Hidden width of its networks.
         features: Channels of the embedding $c(y, h)$.
         vector: Data are vectors ``[B, D]`` rather than images ``[B, C, H, W]``.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.dequantization import VariationalDequantization
+        >>> _ = torch.manual_seed(0)
+        >>> deq = VariationalDequantization(channels=3, num_bins=256, steps=1, hidden=8, features=8)
+        >>> y = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)  # 8-bit images
+        >>> v, log_q = deq(y)  # one sample of q(v | y) and its log-density, in nats
+        >>> bool(((v * 256).floor() == y).all()), log_q.shape  # each v in its bin
+        (True, torch.Size([2]))
+        >>> torch.allclose(deq.log_prob(v, y), log_q, atol=1e-3)
+        True
     """
 
     def __init__(
@@ -551,6 +633,19 @@ class BinaryDequantization(_FlowDequantizer):
         hidden: Hidden width of its networks.
         features: Channels of the embedding $c(y, h)$.
         vector: Data are vectors ``[B, D]`` rather than images ``[B, C, H, W]``.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.dequantization import BinaryDequantization
+        >>> _ = torch.manual_seed(0)
+        >>> deq = BinaryDequantization(channels=1, cond_channels=3, steps=1, hidden=8, features=8)
+        >>> y = (torch.rand(2, 1, 8, 8) > 0.5).float()  # binary masks
+        >>> h = torch.randn(2, 3, 8, 8)  # features of x at the mask's resolution
+        >>> v, log_q = deq(y, h)
+        >>> torch.equal(v > 0.5, y.bool()), log_q.shape  # y = 1 -> v > 1/2, y = 0 -> v < 1/2
+        (True, torch.Size([2]))
+        >>> torch.allclose(deq.log_prob(v, y, h), log_q, atol=1e-3)
+        True
     """
 
     def __init__(

@@ -115,6 +115,19 @@ class Progress:
 
     Raises:
         ValueError: A negative ``total``, ``initial`` or interval.
+
+    Example:
+        >>> import itertools
+        >>> from cnf_teach.progress import Progress
+        >>> clock = itertools.count().__next__  # a fake clock: one second per reading
+        >>> progress = Progress(10, desc="train sr", mode="log", clock=clock)
+        >>> progress.update(4)
+        >>> progress.set_postfix(loss=3.2)
+        >>> progress.line()  # what log mode writes
+        'train sr: 4/10 steps (40%), loss=3.2, 2 steps/s, elapsed 0:00:02, ETA 0:00:03'
+        >>> progress.close()
+        >>> Progress(10, enabled=False).mode  # e.g. on every DDP rank but 0
+        'off'
     """
 
     def __init__(

@@ -240,6 +240,25 @@ def test_uniform_log_q_is_d_log_k_and_zero_outside() -> None:
     assert deq.log_prob(v + 0.25, y).item() == -math.inf
 
 
+@pytest.mark.parametrize("num_bins", [2, 3, 7, 100, 255, 256])
+@pytest.mark.parametrize("u", [0.0, 1 - 2**-24])
+def test_uniform_log_q_of_its_own_edge_samples_is_finite(num_bins: int, u: float, monkeypatch) -> None:
+    """Noise at the bottom (0) or top (largest float32 below 1) of a bin: every sample forward can
+    make is inside its bin for log_prob, for every K (floor(v K) misjudged 53/100, for one)."""
+    deq = UniformDequantization(num_bins)
+    y = torch.arange(num_bins, dtype=torch.float32).reshape(1, 1, 1, num_bins)
+    monkeypatch.setattr(torch, "rand_like", lambda t: torch.full_like(t, u))
+    v, log_q = deq(y)
+    assert torch.equal(deq.log_prob(v, y), log_q)
+
+
+def test_uniform_log_prob_takes_a_bins_floor_as_inside() -> None:
+    """v = 53/100 is the floor of bin 53 of 100, although 0.53 * 100 rounds to 52.99999... in float."""
+    deq = UniformDequantization(100)
+    assert deq.log_prob(torch.tensor([[53 / 100]]), torch.tensor([[53.0]])).item() == pytest.approx(math.log(100))
+    assert deq.log_prob(torch.tensor([[53 / 100]]), torch.tensor([[52.0]])).item() == -math.inf
+
+
 def test_log_prob_of_own_samples_matches_log_q() -> None:
     y = (torch.rand(2, 1, 4, 4) < 0.5).float()
     h = torch.randn(2, 2, 4, 4)

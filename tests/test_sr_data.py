@@ -119,6 +119,15 @@ def test_patches_collate_into_batches():
     assert lr.shape == (8, 3, 12, 12) and hr.shape == (8, 3, 24, 24) and hr.dtype == torch.uint8
 
 
+def test_indices_past_the_end_raise_so_plain_loops_stop():
+    img = np.random.default_rng(4).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    for ds in (SRImageDataset([img, img], scale=2), SRImageDataset([img, img], scale=2, patch_size=24, repeat=3)):
+        assert len(list(ds)) == len(ds)  # iteration by __getitem__ ends at the first IndexError
+        assert torch.equal(ds[-1][1], ds[len(ds) - 1][1]) or ds.patch_size is not None  # negative indices count back
+        with pytest.raises(IndexError, match="out of range"):
+            ds[len(ds)]
+
+
 def test_folder_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         SRImageFolder(tmp_path / "missing")

@@ -93,6 +93,19 @@ class JointAugment:
         rotation: Range of rotation angles in degrees.
         scale: Range of isotropic scale factors.
         shear_std: Standard deviation of the shear angle in degrees.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.data.augment import JointAugment
+        >>> _ = torch.manual_seed(0)
+        >>> aug = JointAugment(rotation=(0.0, 90.0), scale=(0.9, 1.1), shear_std=5.0)
+        >>> x, y, mask = torch.rand(3, 8, 8), (torch.rand(1, 8, 8) > 0.5).float(), torch.ones(1, 8, 8)
+        >>> x2, y2, mask2 = aug(x, y, mask, generator=torch.Generator().manual_seed(0))
+        >>> x2.shape, y2.shape, bool(((y2 == 0) | (y2 == 1)).all())  # the label stays binary
+        (torch.Size([3, 8, 8]), torch.Size([1, 8, 8]), True)
+        >>> xb, yb, mb = aug.batch(x[None], y[None], mask[None], generator=torch.Generator().manual_seed(0))
+        >>> torch.allclose(xb[0], x2, atol=1e-6), torch.equal(yb[0], y2)  # batch = item by item, same draws
+        (True, True)
     """
 
     rotation: tuple[float, float] = (0.0, 360.0)

@@ -74,7 +74,19 @@ _IMAGE_RE = re.compile(r"^(\d+)_(training|test)\.tif$")
 
 
 class DriveFormatError(ValueError):
-    """A DRIVE folder or file is missing, misnamed, unreadable or malformed (the message names it)."""
+    """A DRIVE folder or file is missing, misnamed, unreadable or malformed (the message names it).
+
+    Example:
+        >>> import tempfile
+        >>> from cnf_teach.data.drive import DriveFormatError, read_drive_split
+        >>> issubclass(DriveFormatError, ValueError)
+        True
+        >>> with tempfile.TemporaryDirectory() as root:
+        ...     read_drive_split(root, "training")
+        Traceback (most recent call last):
+        ...
+        cnf_teach.data.drive.DriveFormatError: missing folder ...images; expected DRIVE's layout training/images/NN_...
+    """
 
 
 @dataclass
@@ -87,6 +99,20 @@ class DriveImage:
         label: First manual segmentation, ``[H, W]`` uint8 in {0, 1}.
         mask: Field-of-view mask, ``[H, W]`` uint8 in {0, 1}.
         label2: Second manual segmentation (test split only), or ``None``.
+
+    Example:
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from cnf_teach.data.drive import DriveImage, read_drive_split, write_drive_split
+        >>> photo = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        >>> im = DriveImage("21", photo, label=np.eye(8, dtype=np.uint8), mask=np.ones((8, 8), np.uint8))
+        >>> with tempfile.TemporaryDirectory() as root:
+        ...     write_drive_split(root, "training", [im])
+        ...     back = read_drive_split(root, "training")[0]
+        >>> back.name, back.image.shape, back.label2 is None
+        ('21', (8, 8, 3), True)
+        >>> np.array_equal(back.image, photo), np.array_equal(back.label, im.label)
+        (True, True)
     """
 
     name: str
@@ -355,6 +381,20 @@ class DriveDataset(Dataset):
         downscale: Shrink factor applied when reading (1: the original 584x565; 2: 292x282).
         crop: Side of a random square window taken from each item (divisible by
             ``multiple``), or ``None`` for whole images. In a crop, ``box`` covers the whole window.
+
+    Example:
+        >>> import tempfile
+        >>> from cnf_teach.data.drive import DriveDataset
+        >>> from cnf_teach.data.synthetic_retina import RetinaConfig, make_synthetic_drive
+        >>> config = RetinaConfig(height=20, width=18)
+        >>> with tempfile.TemporaryDirectory() as root:
+        ...     _ = make_synthetic_drive(root, num_train=2, num_test=0, config=config, mc_samples=0)
+        ...     dataset = DriveDataset(root, "training", multiple=8)
+        >>> len(dataset), dataset.size
+        (2, (24, 24))
+        >>> item = dataset[0]
+        >>> item["x"].shape, item["y"].shape, item["box"].tolist()  # padded at the centre; box = (top, left, H, W)
+        (torch.Size([3, 24, 24]), torch.Size([1, 24, 24]), [2, 3, 20, 18])
     """
 
     def __init__(
@@ -443,6 +483,21 @@ class DeviceDriveLoader:
         drop_last: Drop the last incomplete batch.
         rank: This process's rank (default: :func:`cnf_teach.utils.process_share`).
         world_size: Number of processes (default: as ``rank``).
+
+    Example:
+        >>> import tempfile
+        >>> from cnf_teach.data.augment import JointAugment
+        >>> from cnf_teach.data.drive import DeviceDriveLoader, DriveDataset
+        >>> from cnf_teach.data.synthetic_retina import RetinaConfig, make_synthetic_drive
+        >>> with tempfile.TemporaryDirectory() as root:
+        ...     _ = make_synthetic_drive(root, num_train=3, num_test=0, config=RetinaConfig(16, 16), mc_samples=0)
+        ...     dataset = DriveDataset(root, multiple=8, augment=JointAugment(), seed=0, crop=8)
+        >>> loader = DeviceDriveLoader(dataset, batch_size=2, device="cpu", rank=0, world_size=1)
+        >>> len(loader)  # 3 images, batches of 2, the last incomplete batch dropped
+        1
+        >>> batch = next(iter(loader))
+        >>> batch["x"].shape, batch["mask"].shape, batch["box"].tolist()
+        (torch.Size([2, 3, 8, 8]), torch.Size([2, 1, 8, 8]), [[0, 0, 8, 8], [0, 0, 8, 8]])
     """
 
     def __init__(

@@ -135,6 +135,22 @@ class DownsampledImageNet(Dataset):
 
     Items:
         ``(lr, hr)``: uint8 ``[3, S/s, S/s]`` and ``[3, S, S]``.
+
+    Example:
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from cnf_teach.data import DownsampledImageNet
+        >>> from cnf_teach.data.imagenet import save_imagenet_batch
+        >>> images = np.random.default_rng(0).integers(0, 256, (30, 3, 8, 8), dtype=np.uint8)  # 30 images, S = 8
+        >>> with tempfile.TemporaryDirectory() as root:
+        ...     save_imagenet_batch(f"{root}/train_data_batch_1.npz", images)
+        ...     train = DownsampledImageNet(root, "train", scale=2, holdout=2)
+        ...     held = DownsampledImageNet(root, "holdout", scale=2, holdout=2)
+        >>> len(train), len(held)
+        (28, 2)
+        >>> lr, hr = train[0]
+        >>> lr.shape, hr.shape, lr.dtype
+        (torch.Size([3, 4, 4]), torch.Size([3, 8, 8]), torch.uint8)
     """
 
     def __init__(

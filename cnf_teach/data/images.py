@@ -174,6 +174,19 @@ class SRImageDataset(Dataset):
         differ on the outer 2 LR pixels of the patch (by up to a few grey levels) and agree
         exactly inside. The crop of the whole image's LR is the right one (it is how the
         benchmark sets' LR images are made), and it costs no per-item resizing.
+
+    Example:
+        >>> import torch
+        >>> from skimage import data
+        >>> from cnf_teach.data import SRImageDataset
+        >>> image = data.astronaut()[:17, :16]  # 17x16 RGB uint8, modcropped to 16x16
+        >>> lr, hr = SRImageDataset([image], scale=2)[0]  # whole images
+        >>> lr.shape, hr.shape, hr.dtype
+        (torch.Size([3, 8, 8]), torch.Size([3, 16, 16]), torch.uint8)
+        >>> _ = torch.manual_seed(0)
+        >>> patches = SRImageDataset([image], scale=2, patch_size=8, repeat=4)  # random aligned patches
+        >>> len(patches), [tuple(t.shape) for t in patches[0]]
+        (4, [(3, 4, 4), (3, 8, 8)])
     """
 
     def __init__(
@@ -221,7 +234,9 @@ class SRImageDataset(Dataset):
         return len(self.hr) * (self.repeat if self.patch_size is not None else 1)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        i = index % len(self.hr)
+        if not -len(self) <= index < len(self):  # a plain `for item in dataset` loop stops here
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        i = index % len(self.hr)  # repeated patches cycle through the images
         lr, hr = self.lr[i], self.hr[i]
         if self.patch_size is None:
             return lr, hr
@@ -252,6 +267,21 @@ class SRImageFolder(SRImageDataset):
     Raises:
         ValueError: missing or empty folder, a corrupt image, an image smaller than the patch;
             the message names the file or folder and the fix.
+
+    Example:
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from PIL import Image
+        >>> from cnf_teach.data import SRImageFolder
+        >>> rng = np.random.default_rng(0)
+        >>> with tempfile.TemporaryDirectory() as root:
+        ...     Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(f"{root}/a.png")
+        ...     Image.fromarray(rng.integers(0, 256, (9, 10), dtype=np.uint8)).save(f"{root}/b.png")  # grayscale
+        ...     dataset = SRImageFolder(root, scale=2)
+        >>> dataset.names, dataset.gray
+        (['a.png', 'b.png'], [False, True])
+        >>> [tuple(t.shape) for t in dataset[1]]  # (LR, HR); 9x10 modcropped to 8x10, gray repeated to RGB
+        [(3, 4, 5), (3, 8, 10)]
     """
 
     def __init__(

@@ -114,6 +114,17 @@ class RetinaConfig:
         shift_prob: Probability of each non-zero width offset (narrower, wider).
         include_mid: Visible contrast at which a branch is annotated with probability 1/2.
         include_scale: Logistic scale of the inclusion probability in the visible contrast.
+
+    Example:
+        >>> import numpy as np
+        >>> from cnf_teach.data.synthetic_retina import RetinaConfig, draw_retina
+        >>> config = RetinaConfig(height=24, width=32)
+        >>> draw_retina(config, np.random.default_rng(0)).image.shape
+        (24, 32, 3)
+        >>> RetinaConfig(shift_prob=0.6)
+        Traceback (most recent call last):
+        ...
+        ValueError: shift_prob must lie in [0, 0.5] (two offsets share it), got 0.6
     """
 
     height: int = 96
@@ -147,6 +158,15 @@ class VesselSegment:
 
     ``parent`` is the index of the branch it grew from (``-1`` for a main arcade) and
     ``depth`` its number of bifurcations from the optic disc.
+
+    Example:
+        >>> import numpy as np
+        >>> from cnf_teach.data.synthetic_retina import VesselSegment
+        >>> seg = VesselSegment(np.array([[4.0, 4.0], [4.0, 5.0], [4.0, 6.0]]), np.full(3, 0.6), contrast=0.5)
+        >>> seg.parent, seg.depth  # a main arcade
+        (-1, 0)
+        >>> round(seg.visibility, 3)  # thin vessels look fainter: 0.5 * (0.55 + 0.45 * 0.6)
+        0.41
     """
 
     points: np.ndarray
@@ -298,6 +318,21 @@ class AnnotationProcess:
         include_prob: ``[S]`` the probability $q_s$ of including a segment whose parent is included.
         offset_probs: Probabilities of the offsets 0, 1, 2.
         fov: ``[H, W]`` bool field-of-view mask (no pixel outside it is ever drawn).
+
+    Example:
+        A root segment 0 (one core pixel, two pixels drawn unless it is narrowed) and its child 1:
+
+        >>> import numpy as np
+        >>> from cnf_teach.data.synthetic_retina import AnnotationProcess
+        >>> owner, level = np.array([[0, 0, 0, 1]]), np.array([[0, 1, 1, 0]])
+        >>> process = AnnotationProcess(owner, level, parent=[-1, 0], include_prob=[1.0, 0.5],
+        ...                             offset_probs=(0.2, 0.6, 0.2), fov=np.ones((1, 4), bool))
+        >>> process.pixel_marginals().tolist()
+        [[1.0, 0.8, 0.8, 0.5]]
+        >>> round(process.entropy_bits(), 3), round(process.factorized_bits(), 3)  # joint < factorized
+        (1.722, 2.444)
+        >>> round(process.log2_prob(np.array([[1, 1, 1, 0]])), 3), process.log2_prob(np.array([[1, 1, 0, 0]]))
+        (-1.322, -inf)
     """
 
     owner: np.ndarray
@@ -456,6 +491,18 @@ class AnnotationFloors:
     estimates from ``mc_samples`` annotations, $\\frac1N \\sum_i -\\log_2 p(y_i)$ and
     $\\frac1N \\sum_i -\\sum_j \\log_2 p(y_{ij})$, with their standard errors ``*_mc_se``; they
     check the closed forms and agree with them within a few standard errors.
+
+    Example:
+        >>> import numpy as np
+        >>> from cnf_teach.data.synthetic_retina import RetinaConfig, annotation_floors, draw_retina
+        >>> retina = draw_retina(RetinaConfig(height=24, width=24), np.random.default_rng(0))
+        >>> floors = annotation_floors(retina.process, mc_samples=50, rng=np.random.default_rng(1))
+        >>> floors.num_pixels, floors.entropy_bits <= floors.factorized_bits
+        (576, True)
+        >>> floors.entropy_per_pixel == floors.entropy_bits / 576
+        True
+        >>> abs(floors.entropy_bits_mc - floors.entropy_bits) < 5 * floors.entropy_bits_mc_se  # the check
+        True
     """
 
     entropy_bits: float
@@ -545,6 +592,20 @@ class SyntheticRetina:
         mask: Field-of-view mask ``[H, W]`` uint8.
         segments: The vessel tree, one :class:`VesselSegment` per branch.
         process: The annotation process given this photograph.
+
+    Example:
+        >>> import numpy as np
+        >>> from cnf_teach.data.synthetic_retina import RetinaConfig, draw_retina
+        >>> rng = np.random.default_rng(0)
+        >>> retina = draw_retina(RetinaConfig(height=24, width=24), rng)
+        >>> retina.image.shape, retina.mask.shape, retina.segments[0].parent
+        ((24, 24, 3), (24, 24), -1)
+        >>> label = retina.annotate(rng)  # one grader; another call draws another grader
+        >>> bool((label <= retina.mask).all())  # vessels are annotated inside the FOV only
+        True
+        >>> im = retina.to_drive_image(rng, second_grader=True, name="01")
+        >>> im.name, im.label.shape, im.label2.shape
+        ('01', (24, 24), (24, 24))
     """
 
     image: np.ndarray

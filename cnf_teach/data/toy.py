@@ -60,6 +60,18 @@ class ConditionalMixture2D:
     Args:
         spread: Half the distance between the modes at $x = 1$.
         std: Standard deviation $s$ of each mode.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.data import ConditionalMixture2D
+        >>> target = ConditionalMixture2D(spread=1.5, std=0.25)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = target.sample_x(4, generator=g)
+        >>> y = target.sample(x, generator=g)
+        >>> x.shape, y.shape, target.log_prob(y, x).shape
+        (torch.Size([4, 1]), torch.Size([4, 2]), torch.Size([4]))
+        >>> target.means(torch.tensor([1.0]))[0].tolist()  # the mode m_+ at x = 1
+        [[1.5, 1.0]]
     """
 
     def __init__(self, spread: float = 1.5, std: float = 0.25) -> None:

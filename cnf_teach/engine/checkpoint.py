@@ -84,7 +84,22 @@ _CONVERT_HINT = "cnf-teach convert-checkpoint {path} NEW.pt"
 
 
 class CheckpointError(ValueError):
-    """A file that is not a usable checkpoint; the message is always one line."""
+    """A file that is not a usable checkpoint; the message is always one line.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from cnf_teach.engine import CheckpointError, load_checkpoint
+        >>> issubclass(CheckpointError, ValueError), str(CheckpointError("two\\n   lines"))
+        (True, 'two lines')
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = Path(folder) / "last.pt"
+        ...     _ = path.write_bytes(b"not a checkpoint")
+        ...     load_checkpoint(path)
+        Traceback (most recent call last):
+        ...
+        cnf_teach.engine.checkpoint.CheckpointError: ...last.pt is not a readable checkpoint (not a PyTorch file)
+    """
 
     def __init__(self, message: str) -> None:
         text = " ".join(str(message).split())

@@ -15,7 +15,21 @@ __all__ = ["TrainConfig", "TrainingDiverged", "lr_factor"]
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or the gradient became NaN or infinite; training stopped without saving."""
+    """The loss or the gradient became NaN or infinite; training stopped without saving.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from cnf_teach.engine import TrainConfig, Trainer, TrainingDiverged
+        >>> def nan_loss(model, batch):
+        ...     return model(batch).sum() * float("nan"), {}
+        >>> config = TrainConfig(steps=1, device="cpu", progress=False)
+        >>> try:
+        ...     Trainer(nn.Linear(2, 1), nan_loss, [torch.ones(1, 2)], config).fit()
+        ... except TrainingDiverged as err:
+        ...     print(err)
+        training diverged at step 1: loss=nan, grad norm=nan. Lower the learning rate, ...
+    """
 
 
 @dataclass
@@ -46,6 +60,21 @@ class TrainConfig:
             format on CUDA, which tensor cores prefer for convolutions.
         cudnn_benchmark: Let cuDNN pick the fastest convolution algorithms for the (fixed)
             input shapes on CUDA.
+
+    Example:
+        >>> from dataclasses import asdict
+        >>> from cnf_teach.engine import TrainConfig
+        >>> from cnf_teach.engine.config import lr_factor
+        >>> config = TrainConfig(steps=200, lr=1e-3, lr_schedule="cosine", warmup_steps=10, device="cpu")
+        >>> factor = lr_factor(config)  # multiplies lr: warm-up, then cosine decay to 0
+        >>> [round(factor(step), 3) for step in (0, 9, 105, 200)]
+        [0.1, 1.0, 0.5, 0.0]
+        >>> TrainConfig.from_dict({**asdict(config), "unknown": 1}) == config  # as stored in checkpoints
+        True
+        >>> TrainConfig(lr_schedule="step")
+        Traceback (most recent call last):
+        ...
+        ValueError: lr_schedule must be 'constant', 'cosine' or 'linear', got 'step'
     """
 
     steps: int = 1000

@@ -132,9 +132,23 @@ class Trainer:
             ``extra``, e.g. the model's config; see :mod:`cnf_teach.engine.checkpoint`.
 
     Example:
-        >>> trainer = Trainer(model, loss_fn, loader, TrainConfig(steps=100, out_dir="runs/a"))
-        >>> metrics = trainer.fit()
-        >>> trainer = Trainer.resume("runs/a/last.pt", model, loss_fn, loader, TrainConfig(steps=200))
+        >>> import tempfile
+        >>> import torch
+        >>> from torch import nn
+        >>> from cnf_teach.engine import TrainConfig, Trainer
+        >>> def loss_fn(model, batch):  # (loss to minimise, metrics to report)
+        ...     loss = model(batch).pow(2).mean()
+        ...     return loss, {"mse": loss.detach()}
+        >>> _ = torch.manual_seed(0)
+        >>> batches = [torch.randn(2, 4), torch.randn(2, 4)]  # any iterable of batches, e.g. a DataLoader
+        >>> with tempfile.TemporaryDirectory() as out_dir:
+        ...     config = TrainConfig(steps=2, device="cpu", progress=False, out_dir=out_dir)
+        ...     trainer = Trainer(nn.Linear(4, 1), loss_fn, batches, config)
+        ...     metrics = trainer.fit()  # 2 steps, then writes out_dir/last.pt
+        ...     more = TrainConfig(steps=4, device="cpu", progress=False, out_dir=out_dir)
+        ...     resumed = Trainer.resume(trainer.checkpoint_path, nn.Linear(4, 1), loss_fn, batches, more)
+        ...     print(sorted(metrics), resumed.step, resumed.fit()["step"])
+        ['grad_norm', 'loss', 'lr', 'mse', 'seconds', 'step'] 2 4
     """
 
     def __init__(

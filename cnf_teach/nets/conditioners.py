@@ -40,6 +40,15 @@ class ConvConditioner(nn.Module):
         upscale: Ratio of the flow's input size to $x$'s size (2 for 2x
             super-resolution, 1 when $x$ and $y$ have the same size).
         hidden: Hidden channels of the CNN.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.nets import ConvConditioner
+        >>> _ = torch.manual_seed(0)
+        >>> g = ConvConditioner(in_channels=3, out_channels=4, levels=2, upscale=2, hidden=8)
+        >>> hs = g(torch.randn(2, 3, 8, 8))  # x at 8x8, the flow's y at 16x16
+        >>> [tuple(h.shape) for h in hs]  # h_l at 16 / 2^(l+1)
+        [(2, 4, 8, 8), (2, 4, 4, 4)]
     """
 
     def __init__(self, in_channels: int, out_channels: int, levels: int, upscale: int = 1, hidden: int = 32) -> None:

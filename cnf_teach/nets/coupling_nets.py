@@ -41,6 +41,15 @@ class MLP(nn.Sequential):
         out_features: Output width.
         hidden: Hidden width.
         zero_last: Initialise the last layer at zero (identity coupling at start).
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.nets import MLP
+        >>> _ = torch.manual_seed(0)
+        >>> net = MLP(in_features=2, out_features=4, hidden=16)
+        >>> out = net(torch.randn(2, 2))
+        >>> out.shape, bool((out == 0).all())  # the last layer starts at zero
+        (torch.Size([2, 4]), True)
     """
 
     def __init__(self, in_features: int, out_features: int, hidden: int = 64, zero_last: bool = True) -> None:
@@ -67,6 +76,15 @@ class CouplingConvNet(nn.Sequential):
         out_channels: Output channels (two per transformed channel for affine coupling).
         hidden: Hidden channels.
         zero_last: Initialise the last convolution at zero.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.nets import CouplingConvNet
+        >>> _ = torch.manual_seed(0)
+        >>> net = CouplingConvNet(in_channels=6, out_channels=4, hidden=8)
+        >>> out = net(torch.randn(2, 6, 8, 8))
+        >>> out.shape, bool((out == 0).all())  # the last convolution starts at zero
+        (torch.Size([2, 4, 8, 8]), True)
     """
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int = 512, zero_last: bool = True) -> None:

@@ -44,6 +44,16 @@ class ResidualDenseBlock(nn.Module):
     Args:
         features: Channels in and out.
         growth: Channels each of the first four convolutions adds.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.nets.rrdb import ResidualDenseBlock
+        >>> _ = torch.manual_seed(0)
+        >>> block = ResidualDenseBlock(features=8, growth=4)
+        >>> block(torch.randn(2, 8, 8, 8)).shape  # the shape is kept
+        torch.Size([2, 8, 8, 8])
+        >>> [conv.out_channels for conv in block.convs]  # growth, growth, ..., features
+        [4, 4, 4, 4, 8]
     """
 
     def __init__(self, features: int = 64, growth: int = 32) -> None:
@@ -66,7 +76,18 @@ class ResidualDenseBlock(nn.Module):
 
 
 class RRDB(nn.Module):
-    """Residual in residual dense block: three dense blocks and a scaled residual connection."""
+    """Residual in residual dense block: three dense blocks and a scaled residual connection.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.nets import RRDB
+        >>> _ = torch.manual_seed(0)
+        >>> rrdb = RRDB(features=8, growth=4)
+        >>> rrdb(torch.randn(2, 8, 8, 8)).shape
+        torch.Size([2, 8, 8, 8])
+        >>> len(rrdb.blocks)  # three dense blocks
+        3
+    """
 
     def __init__(self, features: int = 64, growth: int = 32) -> None:
         super().__init__()
@@ -86,6 +107,18 @@ class RRDBNet(nn.Module):
         features: Feature channels (128 in the paper's SR models).
         blocks: Number of RRDBs (16 in the paper).
         growth: Growth channels of the dense blocks (32 for the CNF, 55 for the baseline).
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.nets import RRDBNet
+        >>> _ = torch.manual_seed(0)
+        >>> net = RRDBNet(in_channels=3, features=8, blocks=2, growth=4)
+        >>> net(torch.randn(2, 3, 8, 8)).shape  # features at x's own resolution
+        torch.Size([2, 8, 8, 8])
+        >>> net(torch.randn(2, 1, 8, 8))  # a grayscale image
+        Traceback (most recent call last):
+        ...
+        ValueError: RRDBNet expects images [B, 3, H, W], got shape (2, 1, 8, 8)...
     """
 
     def __init__(self, in_channels: int = 3, features: int = 128, blocks: int = 16, growth: int = 32) -> None:
@@ -129,6 +162,15 @@ class RRDBConditioner(nn.Module):
         levels: $L$.
         upscale: $s$, the size of $y$ over the size of $x$.
         full_resolution: Append a map at $y$'s resolution.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.nets import RRDBConditioner
+        >>> _ = torch.manual_seed(0)
+        >>> g = RRDBConditioner(3, features=8, blocks=1, growth=4, levels=2, upscale=2, full_resolution=True)
+        >>> x = torch.randn(2, 3, 8, 8)  # low-resolution image; y is 16x16
+        >>> [tuple(h.shape) for h in g(x)]  # levels 0 and 1, then y's resolution
+        [(2, 8, 8, 8), (2, 8, 4, 4), (2, 8, 16, 16)]
     """
 
     def __init__(

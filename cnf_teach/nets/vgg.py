@@ -78,6 +78,18 @@ class VGGFeatures(nn.Module):
     Attributes:
         cond_channels: Channels of ``[h_0, h_1]`` (the outputs of layers 4 and 7).
         full_channels: Channels of the full-resolution features (layer 1).
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.nets import VGGFeatures
+        >>> _ = torch.manual_seed(0)
+        >>> g = VGGFeatures(in_channels=3, widths=(4, 8, 16))
+        >>> x = torch.randn(2, 3, 8, 8)
+        >>> [tuple(h.shape) for h in g(x)]  # layers 4 and 7: h_0 at H/2, h_1 at H/4
+        [(2, 8, 4, 4), (2, 16, 2, 2)]
+        >>> f, _ = g.all_features(x)  # plus layer 1, at full resolution
+        >>> tuple(f.shape), g.cond_channels, g.full_channels
+        ((2, 4, 8, 8), [8, 16], 4)
     """
 
     #: Table 4's output layers, conditioning the flow's levels at $H/2$ and $H/4$.
@@ -129,6 +141,15 @@ class InstanceNormCouplingNet(nn.Sequential):
         in_channels: Input channels (the untouched half plus the conditioning channels).
         out_channels: Output channels.
         hidden: Hidden channels (32 in the paper).
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.nets import InstanceNormCouplingNet
+        >>> _ = torch.manual_seed(0)
+        >>> net = InstanceNormCouplingNet(in_channels=6, out_channels=4, hidden=8)
+        >>> out = net(torch.randn(2, 6, 8, 8))
+        >>> out.shape, bool((out == 0).all())  # the last convolution starts at zero
+        (torch.Size([2, 4, 8, 8]), True)
     """
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int = 32) -> None:

@@ -61,6 +61,16 @@ class Recipe:
         steps: Optimisation steps.
         seed: Seed of the initialisation, the data order and the dequantization noise.
         description: One line for the manifest.
+
+    Example:
+        >>> from cnf_teach.pretrained.recipes import RECIPES, Recipe
+        >>> sorted(RECIPES)
+        ['seg-baseline', 'seg-cnf-binary', 'seg-cnf-uniform', 'sr-baseline-small', 'sr-cnf-small']
+        >>> recipe = RECIPES["sr-cnf-small"]
+        >>> recipe.task, recipe.kind, recipe.steps, recipe.config().name
+        ('sr', 'cnf', 9000, 'small')
+        >>> Recipe("seg-short", "seg", "baseline", steps=100).config().vgg_widths  # SegConfig.tiny()
+        (8, 16, 16)
     """
 
     name: str

@@ -40,6 +40,20 @@ class SRConfig:
         train_steps: Training iterations (§5.1 and Appendix A: 200k).
         warmup_steps: Linear learning-rate warm-up.
         grad_clip: Maximum gradient norm.
+
+    Example:
+        >>> from cnf_teach.super_resolution import SRConfig
+        >>> config = SRConfig.tiny()
+        >>> config.scale, config.levels, config.steps, config.hidden, config.patch
+        (2, 2, 4, 48, 32)
+        >>> SRConfig.preset("paper-imagenet32").hidden  # Table 6
+        512
+        >>> SRConfig.from_dict(config.to_dict()) == config
+        True
+        >>> SRConfig(scale=3)
+        Traceback (most recent call last):
+        ...
+        ValueError: scale must be a power of two >= 2 (the flow halves the resolution), got 3
     """
 
     name: str = "custom"

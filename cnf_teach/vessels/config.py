@@ -38,6 +38,20 @@ class SegConfig:
         batch_size: Images per batch.
         epochs: Training epochs (2000 in the paper).
         eval_samples: Samples averaged into the soft map (100 in the paper).
+
+    Example:
+        >>> from cnf_teach.vessels import SegConfig
+        >>> config = SegConfig.tiny()
+        >>> config.levels, config.steps, config.vgg_widths, config.pad_to
+        (2, 2, (8, 16, 16), None)
+        >>> SegConfig.paper_drive().pad_to
+        1024
+        >>> SegConfig.from_dict(config.to_dict()) == config
+        True
+        >>> SegConfig(levels=3)
+        Traceback (most recent call last):
+        ...
+        ValueError: the vessel model conditions two levels with VGG features, so levels must be 2, got 3
     """
 
     in_channels: int = 3

@@ -62,6 +62,18 @@ class SegEvaluation:
         first_samples: One binary sample of each of those images.
         bpd_fov: Mean bits/dim per field-of-view pixel.
         bpd_padded: Mean bits/dim per pixel of the padded canvas the model sees.
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.vessels import SegConfig, SegFlow, evaluate_seg_model
+        >>> _ = torch.manual_seed(0)
+        >>> y = (torch.rand(1, 8, 8) > 0.8).float()
+        >>> item = {"x": torch.rand(3, 8, 8), "y": y, "mask": torch.ones(1, 8, 8), "box": (0, 0, 8, 8)}
+        >>> result = evaluate_seg_model(SegFlow(SegConfig.tiny()), [item], num_samples=4, scatter_per_image=2)
+        >>> len(result.sample_points), result.soft_maps[0].shape, 0.0 <= result.max_f <= 1.0
+        (2, (8, 8), True)
+        >>> sorted(result.summary())
+        ['bpd', 'bpd_fov', 'bpd_padded', 'max_f', 'sample_f_mean', 'threshold']
     """
 
     bpd: float

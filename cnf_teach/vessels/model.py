@@ -75,6 +75,19 @@ class SegFlow(nn.Module):
     Args:
         config: :class:`SegConfig`.
         dequantization: ``"binary"`` (eq. (8), the paper's) or ``"uniform"`` ("CNF Uniform").
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.vessels import SegConfig, SegFlow
+        >>> _ = torch.manual_seed(0)
+        >>> model = SegFlow(SegConfig.tiny(), dequantization="binary")
+        >>> x = torch.rand(2, 3, 8, 8)  # photographs
+        >>> y = (torch.rand(2, 1, 8, 8) > 0.8).float()  # binary vessel maps
+        >>> model.bits_per_dim(y, x).shape  # an upper bound, one per image
+        torch.Size([2])
+        >>> sample = model.sample(x)
+        >>> sample.shape, bool(((sample == 0) | (sample == 1)).all())
+        (torch.Size([2, 1, 8, 8]), True)
     """
 
     def __init__(self, config: SegConfig, dequantization: Literal["binary", "uniform"] = "binary") -> None:
@@ -173,6 +186,21 @@ class SegBaseline(nn.Module):
 
     Args:
         config: :class:`SegConfig` (``beta`` is the vessel weight of the loss).
+
+    Example:
+        >>> import torch
+        >>> from cnf_teach.vessels import SegBaseline, SegConfig
+        >>> _ = torch.manual_seed(0)
+        >>> model = SegBaseline(SegConfig.tiny())
+        >>> x = torch.rand(2, 3, 8, 8)
+        >>> y = (torch.rand(2, 1, 8, 8) > 0.8).float()
+        >>> model.logits(x).shape
+        torch.Size([2, 1, 8, 8])
+        >>> model.bits_per_dim(y, x).shape  # exact: eq. (9) with its normaliser
+        torch.Size([2])
+        >>> soft = model.soft_map(x)  # per-pixel vessel probabilities
+        >>> soft.shape, bool(((soft > 0) & (soft < 1)).all())
+        (torch.Size([2, 1, 8, 8]), True)
     """
 
     def __init__(self, config: SegConfig) -> None:
@@ -226,6 +254,8 @@ class SegBaseline(nn.Module):
 
         ``source="soft"`` (default, §5.2 of the paper): Bernoulli with the soft image $p_j$ as
         mean; ``"normalised"``: Bernoulli($P_\\beta(y_j = 1)$) of eq. (9), which is flatter.
+        ``temperature`` is accepted so that the CNF and the baseline share one sampling call, and
+        ignored: independent Bernoulli pixels have no latent to scale.
         """
         return torch.bernoulli(self._mean(x, source))
 
