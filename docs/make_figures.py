@@ -1,7 +1,8 @@
 """Make the figures of the README and the documentation site from models trained here.
 
 Run ``make figures`` (or ``python docs/make_figures.py``). Each figure is made by the
-library's own code from a model trained for a few minutes on a CPU, and written at a
+library's own code from a model trained for a few minutes on a CPU (the toy) or shipped
+with the package (the vessels), and written at a
 modest size under ``docs/assets/``:
 
 - ``conditional-toy.png``: the conditional 2D problem of Winkler et al. 2019 (§3.1: a
@@ -11,11 +12,13 @@ modest size under ``docs/assets/``:
   coupling layers, can only blur the modes into one.
 
 - ``vessels.png``: the paper's vessel-segmentation CNF (§5.2: binary variational
-  dequantization, eq. (8)) and its factored weighted-Bernoulli baseline (eq. (9)), both
-  at the ``SegConfig.tiny()`` size, trained on synthetic retinas made by
-  :func:`cnf_teach.data.synthetic_retina.make_synthetic_drive`: a test photograph, its
-  labels, the CNF's mean of samples and one sample, the baseline's probabilities, and
-  the precision-recall curves of both (the paper's Figs. 4 and 5, in miniature).
+  dequantization, eq. (8)) and its factored weighted-Bernoulli baseline (eq. (9)): the
+  shipped pretrained models ``seg-cnf-binary`` and ``seg-baseline``
+  (:mod:`cnf_teach.pretrained`, trained by ``make pretrained``) on the synthetic test
+  retinas their manifests are measured on: a test photograph, its labels, the CNF's mean of
+  samples and one sample, the baseline's soft map, and the precision-recall curves of both
+  (the paper's Figs. 4 and 5, in miniature). The figures printed are those of the manifests
+  and of the Results page, measured again.
 
 The script prints the figures it measured, so the numbers in
 the captions can be checked against a run.
@@ -137,50 +140,38 @@ def _f_score(point: tuple[float, float]) -> float:
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
-def vessels(out: Path, steps: int, size: int = 64, seed: int = 0) -> VesselResult:
-    """Train the binary vessel CNF and the weighted-Bernoulli baseline on synthetic retinas; plot both."""
+def vessels(out: Path) -> VesselResult:
+    """Score the shipped binary vessel CNF and baseline as their manifests do; plot the first test retina."""
     import tempfile
 
     import numpy as np
 
     from cnf_teach.data.drive import DriveDataset
-    from cnf_teach.data.synthetic_retina import RetinaConfig, make_synthetic_drive
-    from cnf_teach.vessels import SegBaseline, SegConfig, SegFlow, evaluate_seg_model, seg_loss
+    from cnf_teach.pretrained import load
+    from cnf_teach.pretrained.recipes import RECIPES
+    from cnf_teach.pretrained.vessel_recipes import EVAL_IMAGES, EVAL_SAMPLES, synthetic_data
+    from cnf_teach.vessels import evaluate_seg_model
 
-    torch.manual_seed(seed)
+    names = {"CNF (binary dequantization)": "seg-cnf-binary", "factored baseline": "seg-baseline"}
+    evals = {}
     with tempfile.TemporaryDirectory() as tmp:
-        root = make_synthetic_drive(
-            tmp, num_train=16, num_test=4, config=RetinaConfig(height=size, width=size), seed=seed
-        )
-        train, test = DriveDataset(root, "training"), DriveDataset(root, "test")
-        items = [train[i] for i in range(len(train))]
-        data = {k: torch.stack([it[k] for it in items]) for k in ("x", "y")}  # [N, 3, H, W], [N, 1, H, W]
-        models = {
-            "CNF (binary dequantization)": SegFlow(SegConfig.tiny(), "binary"),
-            "factored baseline": SegBaseline(SegConfig.tiny()),
-        }
-        g = torch.Generator().manual_seed(seed)
-        for name, model in models.items():
-            opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-            for _ in track(range(steps), desc=name, leave=False):
-                idx = torch.randperm(len(items), generator=g)[:4]
-                loss, _ = seg_loss(model, {k: v[idx] for k, v in data.items()})
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-        evals = {name: evaluate_seg_model(m, test, num_samples=32, scatter_per_image=4) for name, m in models.items()}
+        root = synthetic_data(Path(tmp) / "synthetic_drive")  # the recipes' retinas (seed 0)
+        for label, name in names.items():
+            model = load(name)
+            test = DriveDataset(root, "test", pad_to=model.config.pad_to)
+            subset = torch.utils.data.Subset(test, range(min(EVAL_IMAGES, len(test))))
+            torch.manual_seed(RECIPES[name].seed)  # as the manifest's evaluation: the same numbers
+            evals[label] = evaluate_seg_model(model, subset, num_samples=EVAL_SAMPLES, scatter_per_image=2, keep_maps=1)
         photo = test[0]["x"].permute(1, 2, 0).numpy()  # [H, W, 3]
         truth = test[0]["y"][0].numpy()  # [H, W]
 
     cnf, base = evals.values()
     panels = [
         ("photograph", photo, None),
-        ("ground truth", truth, "gray"),
-        ("CNF: mean of 32 samples", cnf.soft_maps[0], "gray"),
+        ("first grader", truth, "gray"),
+        (f"CNF: mean of {EVAL_SAMPLES} samples", cnf.soft_maps[0], "gray"),
         ("CNF: one sample", cnf.first_samples[0], "gray"),
-        ("baseline: probabilities", base.soft_maps[0], "gray"),
+        ("baseline: soft map", base.soft_maps[0], "gray"),
     ]
     fig = plt.figure(figsize=(13, 3.1))
     grid = fig.add_gridspec(1, 6, width_ratios=[1, 1, 1, 1, 1, 1.25])
@@ -219,7 +210,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ASSETS, help="folder for the PNGs (default docs/assets)")
     parser.add_argument("--toy-steps", type=int, default=3000, help="training steps of each toy model")
-    parser.add_argument("--vessel-steps", type=int, default=1500, help="training steps of each vessel model")
     parser.add_argument("--only", choices=["toy", "vessels"], help="make one figure only")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -237,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  (flow better by {gap:.3f} nats, {gap / math.log(2):.3f} bits)"
         )
     if args.only in (None, "vessels"):
-        ves = vessels(args.out / "vessels.png", args.vessel_steps, seed=args.seed)
-        print(f"vessels (synthetic retinas 64x64, {args.vessel_steps} steps each, 4 test images, 32 samples):")
+        ves = vessels(args.out / "vessels.png")
+        print("vessels (shipped models, first 8 synthetic test retinas of the recipes, 16 samples):")
         print(f"  CNF, binary dequantization  {ves.cnf_bpd:.3f} bits/dim (bound)  max F {ves.cnf_f:.3f}")
         print(f"  factored baseline           {ves.baseline_bpd:.3f} bits/dim (exact)  max F {ves.baseline_f:.3f}")
         if ves.human_f is not None:
