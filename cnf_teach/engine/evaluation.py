@@ -55,6 +55,13 @@ class Shard:
     Args:
         rank: This process's rank, ``0 <= rank < world_size``.
         world_size: Number of processes.
+
+    Example:
+        >>> from cnf_teach.engine import Shard
+        >>> [list(Shard(rank, 3).indices(7)) for rank in range(3)]  # 7 items over 3 processes
+        [[0, 3, 6], [1, 4], [2, 5]]
+        >>> list(Shard(1, 3).subset("abcdefg"))
+        ['b', 'e']
     """
 
     rank: int = 0
@@ -83,6 +90,20 @@ class ShardedEval:
 
     Calling it, ``evaluation(model)``, evaluates the whole set in this one process and returns the
     means, so a :class:`ShardedEval` can stand wherever an ``eval_fn(model)`` is expected.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from cnf_teach.engine import Shard, ShardedEval
+        >>> x = torch.arange(6.0).reshape(6, 1)
+        >>> def squared_error(model, shard):  # totals over this shard's items only
+        ...     err = (model(x[list(shard.indices(len(x)))]) - 1).pow(2)
+        ...     return {"mse": (float(err.sum()), len(err))}
+        >>> evaluation = ShardedEval(squared_error)
+        >>> [evaluation.totals(nn.Identity(), Shard(r, 2)) for r in range(2)]  # what two ranks add up
+        [{'mse': (11.0, 3.0)}, {'mse': (20.0, 3.0)}]
+        >>> evaluation(nn.Identity())  # one process: (11 + 20) / 6
+        {'mse': 5.166666666666667}
     """
 
     fn: Callable[[nn.Module, Shard], Mapping[str, Totals]]
