@@ -140,6 +140,28 @@ def test_train_validates_on_the_imagenet_holdout(tmp_path: Path, caplog: pytest.
     assert 0 < json.loads(metrics.read_text())["eval_bpd"] < 16
 
 
+def test_prepare_writes_copies_that_training_memory_maps(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cnf_teach.data.imagenet import save_imagenet_batch
+
+    data = tmp_path / "imagenet16"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    save_imagenet_batch(data / "train_data_batch_1.npz", rng.integers(0, 256, (40, 3, 16, 16), dtype=np.uint8))
+    assert main(["sr", "prepare", "--data", str(data)]) == 0
+    assert "1 files ready in" in capsys.readouterr().out
+    args = ["sr", "train", "--config", "tiny", "--data", str(data), "--steps", "1", "--batch-size", "2"]
+    args += ["--eval-every", "1", "--out", str(tmp_path / "run"), "--device", "cpu"]
+    with caplog.at_level("INFO", logger="cnf_teach.data.imagenet"):
+        assert main(args) == 0
+    # The training set and the hold-out it validates on both read the copy.
+    assert caplog.text.count("memory-mapping 1 of 1 files from their cached copies") == 2
+    assert main(["sr", "prepare", "--data", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "does not exist" in err and len(err.splitlines()) == 1
+
+
 def test_bicubic_row_without_checkpoint_on_several_sets(
     trained: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from cnf_teach.data.imagenet import DownsampledImageNet, imagenet_files, save_imagenet_batch
+from cnf_teach.data.imagenet import DownsampledImageNet, imagenet_files, save_imagenet_batch, write_imagenet_cache
+from cnf_teach.data.imagenet_cache import CACHE_FOLDER, cache_paths
 from cnf_teach.data.images import (
     SRImageDataset,
     SRImageFolder,
@@ -315,3 +316,65 @@ def test_cached_lr_images_equal_the_per_item_downscale(tmp_path):
             assert torch.equal(hr, hr_c) and torch.equal(lr, lr_c)  # the flip commutes with the downscale
             flipped += int(not torch.equal(hr, plain.hr(i)))
     assert 0 < flipped < 20  # both branches ran
+
+
+def _items(ds: DownsampledImageNet, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    torch.manual_seed(seed)  # the same flips for both datasets
+    return [ds[i] for i in range(len(ds))]
+
+
+def test_memory_mapped_copies_give_the_same_items(tmp_path):
+    """`sr prepare`'s copies: every split, with and without cached LR and flips, item for item the npz's."""
+    _write_imagenet(tmp_path, 16, {"train_data_batch_1": 30, "train_data_batch_2": 20, "val_data": 7})
+    kw = {"holdout": 5, "flips": True}
+    before = {
+        (split, lr): _items(DownsampledImageNet(tmp_path, split, cache_lr=lr, **kw))
+        for split in ("train", "holdout", "val")
+        for lr in (False, True)
+    }
+    files = write_imagenet_cache(tmp_path, scale=2, chunk=8)
+    assert [p.name for p in files] == ["train_data_batch_1.npz", "train_data_batch_2.npz", "val_data.npz"]
+    for (split, lr), items in before.items():
+        ds = DownsampledImageNet(tmp_path, split, cache_lr=lr, **kw)
+        assert all(isinstance(b, np.memmap) for b in ds.batches)  # read from the page cache, not RAM
+        assert (ds.lr_batches is not None) == lr and ds.lr_cache is None  # LR read, not recomputed
+        got = _items(ds)
+        assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(items, got, strict=True))
+    capped = DownsampledImageNet(tmp_path, "train", max_images=35, holdout=0, cache_lr=True)
+    assert len(capped) == 35 and len(capped.lr_batches[1]) == 5
+    plain = DownsampledImageNet(tmp_path, "val", mmap=False)
+    assert not any(isinstance(b, np.memmap) for b in plain.batches)
+
+
+def test_memory_mapped_dataset_pickles_as_file_names(tmp_path):
+    """Workers started by spawn get the file and length of each map, not a copy of the images."""
+    import pickle
+
+    _write_imagenet(tmp_path, 32, {"train_data_batch_1": 64})
+    write_imagenet_cache(tmp_path, scale=2)
+    ds = DownsampledImageNet(tmp_path, "train", holdout=0, cache_lr=True, max_images=50)
+    blob = pickle.dumps(ds)
+    assert len(blob) < 3 * 32 * 32 * 10  # far less than the 50 images it serves
+    copy = pickle.loads(blob)
+    assert isinstance(copy.batches[0], np.memmap) and len(copy) == 50
+    assert all(torch.equal(a, b) for i in range(50) for a, b in zip(ds[i], copy[i], strict=True))
+
+
+def test_out_of_date_or_partial_copies_are_ignored(tmp_path, caplog):
+    _write_imagenet(tmp_path, 16, {"train_data_batch_1": 12})
+    write_imagenet_cache(tmp_path, scale=2)
+    assert (tmp_path / CACHE_FOLDER).is_dir()
+    # The npz file changes (other images, another size): its copy no longer counts.
+    save_imagenet_batch(tmp_path / "train_data_batch_1.npz", np.zeros((13, 3, 16, 16), dtype=np.uint8))
+    with caplog.at_level("WARNING"):
+        ds = DownsampledImageNet(tmp_path, "train", holdout=0)
+    assert "out of date" in caplog.text and len(ds) == 13 and not isinstance(ds.batches[0], np.memmap)
+    # A copy interrupted before its record was written is never used; prepare resumes it.
+    write_imagenet_cache(tmp_path, scale=2)
+    cache_paths(tmp_path / "train_data_batch_1.npz", 2)[2].unlink()
+    assert not isinstance(DownsampledImageNet(tmp_path, "train", holdout=0).batches[0], np.memmap)
+    write_imagenet_cache(tmp_path, scale=2)
+    assert isinstance(DownsampledImageNet(tmp_path, "train", holdout=0).batches[0], np.memmap)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no train_data_batch"):
+        write_imagenet_cache(tmp_path / "empty")

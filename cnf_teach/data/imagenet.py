@@ -20,6 +20,11 @@ when the split is loaded, instead of one MATLAB-bicubic downscale per item and e
 memory. The random horizontal flip commutes with the downscale (the bicubic weights are
 symmetric and $S$ is a multiple of $s$; a test checks equality), so a cached item is exactly
 the item computed on the fly.
+
+Several processes on one machine (DDP, ``DataLoader`` workers) would each hold a decompressed
+copy of the images; :func:`write_imagenet_cache` (``cnf-teach sr prepare``) writes
+memory-mappable copies once, which the dataset then reads through the shared page cache
+(:mod:`cnf_teach.data.imagenet_cache`).
 """
 
 from __future__ import annotations
@@ -34,9 +39,17 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from .imagenet_cache import read_cached, write_cached
 from .images import make_lr
 
-__all__ = ["HOLDOUT", "imagenet_files", "load_imagenet_batch", "save_imagenet_batch", "DownsampledImageNet"]
+__all__ = [
+    "HOLDOUT",
+    "DownsampledImageNet",
+    "imagenet_files",
+    "load_imagenet_batch",
+    "save_imagenet_batch",
+    "write_imagenet_cache",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +128,43 @@ def save_imagenet_batch(path: str | Path, images: np.ndarray | Tensor, labels: n
     np.savez(path, data=arr.reshape(len(arr), -1), labels=np.asarray(labels))
 
 
+def write_imagenet_cache(root: str | Path, scale: int = 2, chunk: int = 4096) -> list[Path]:
+    """Write memory-mappable copies of every npz file in ``root``: HR images and their LR at ``scale``.
+
+    One pass per file: the file is read, its LR images made by MATLAB bicubic in chunks of
+    ``chunk`` images, and both written beside it (:mod:`cnf_teach.data.imagenet_cache`). Files
+    whose copies are up to date are skipped, so an interrupted run resumes.
+
+    Returns:
+        The npz files now covered.
+
+    Raises:
+        ValueError: ``root`` holds no downsampled-ImageNet file, or one is unreadable.
+    """
+    files = []
+    for split in ("train", "val"):
+        try:
+            files += imagenet_files(root, split)
+        except ValueError:
+            continue  # a folder with one split only
+    if not files:
+        imagenet_files(root, "train")  # raises with the message naming what is missing
+    for path in files:
+        hr_old, lr_old = read_cached(path, scale)
+        if hr_old is not None and lr_old is not None:
+            logger.info("%s: cached copy up to date", path.name)
+            continue
+        hr = load_imagenet_batch(path)  # [N, 3, S, S]
+        if hr.shape[-1] % scale:
+            raise ValueError(f"{path}: {hr.shape[-1]}px images cannot be downscaled by {scale}")
+        lr = np.concatenate(
+            [make_lr(torch.from_numpy(hr[i : i + chunk]), scale).numpy() for i in range(0, len(hr), chunk)]
+        )  # [N, 3, S/s, S/s]
+        write_cached(path, hr, lr, scale)
+        logger.info("%s: wrote %d images and their LR at 1/%d", path.name, len(hr), scale)
+    return files
+
+
 class DownsampledImageNet(Dataset):
     """(LR, HR) pairs from downsampled-ImageNet npz files; LR by MATLAB bicubic at $1/s$.
 
@@ -132,6 +182,8 @@ class DownsampledImageNet(Dataset):
             logs it), so that small local copies still have both parts.
         holdout_seed: Seed of the hold-out's random choice.
         cache_lr: Compute every LR image once, when the split is loaded (see the module docstring).
+        mmap: Read the memory-mapped copies that :func:`write_imagenet_cache` wrote, where they are
+            up to date (their LR images too, with ``cache_lr``); ``False`` reads the npz files.
 
     Items:
         ``(lr, hr)``: uint8 ``[3, S/s, S/s]`` and ``[3, S, S]``.
@@ -163,6 +215,7 @@ class DownsampledImageNet(Dataset):
         holdout: int = HOLDOUT,
         holdout_seed: int = 0,
         cache_lr: bool = False,
+        mmap: bool = True,
     ) -> None:
         if int(scale) != scale or scale < 1:
             raise ValueError(f"scale must be a positive integer, got {scale}")
@@ -172,20 +225,27 @@ class DownsampledImageNet(Dataset):
             raise ValueError(f"holdout must be >= 0, got {holdout}")
         self.scale, self.flips, self.split = int(scale), flips, split
         self.files = imagenet_files(root, "train" if split in ("train", "holdout") else "val")
-        self.batches: list[np.ndarray] = []
+        self.batches: list[np.ndarray] = []  # [n, 3, S, S] uint8 per file, in RAM or memory-mapped
+        lr_batches: list[np.ndarray | None] = []  # the files' memory-mapped LR copies, where they exist
         total = 0
         for path in self.files:
-            batch = load_imagenet_batch(path)
+            hr, lr = read_cached(path, self.scale) if mmap else (None, None)
+            batch = hr if hr is not None else load_imagenet_batch(path)
             if self.batches and batch.shape[2:] != self.batches[0].shape[2:]:
                 raise ValueError(
                     f"{path} holds {batch.shape[2]}px images but {self.files[0]} {self.batches[0].shape[2]}px"
                 )
             if max_images is not None:
                 batch = batch[: max_images - total]
+                lr = lr[: len(batch)] if lr is not None else None
             self.batches.append(batch)
+            lr_batches.append(lr)
             total += len(batch)
             if max_images is not None and total >= max_images:
                 break
+        mapped = sum(isinstance(b, np.memmap) for b in self.batches)
+        if mapped:
+            logger.info("memory-mapping %d of %d files from their cached copies", mapped, len(self.batches))
         self.resolution = self.batches[0].shape[2]
         if self.resolution % self.scale:
             raise ValueError(
@@ -205,7 +265,14 @@ class DownsampledImageNet(Dataset):
             if len(self.index) == 0:
                 raise ValueError(f"split {split!r} of {root} is empty ({n} training images, {k} held out)")
 
-        self.lr_cache: Tensor | None = self._downscale_all() if cache_lr else None  # [N, 3, S/s, S/s] uint8
+        # LR images computed once: read from the memory-mapped copies if every file has one, else
+        # downscaled now ([N, 3, S/s, S/s] uint8, this split's order).
+        self.lr_batches: list[np.ndarray] | None = None
+        self.lr_cache: Tensor | None = None
+        if cache_lr and all(lr is not None for lr in lr_batches):
+            self.lr_batches = lr_batches  # type: ignore[assignment]
+        elif cache_lr:
+            self.lr_cache = self._downscale_all()
 
     def _downscale_all(self, chunk: int = 4096) -> Tensor:
         """Every LR image of the split, downscaled in chunks of ``chunk`` images: ``[N, 3, S/s, S/s]`` uint8."""
@@ -225,17 +292,61 @@ class DownsampledImageNet(Dataset):
         """The HR image ``index`` (of this split) as uint8 ``[3, S, S]``."""
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} images")
+        b, j = self._position(index)
+        return torch.from_numpy(np.array(self.batches[b][j]))  # a copy: also out of a memory map
+
+    def _position(self, index: int) -> tuple[int, int]:
+        """(file, row) of image ``index`` of this split."""
         if self.index is not None:
             index = int(self.index[index])
         b = int(np.searchsorted(self.offsets, index, side="right")) - 1
-        return torch.from_numpy(np.array(self.batches[b][index - self.offsets[b]]))
+        return b, index - int(self.offsets[b])
+
+    def _cached_lr(self, index: int) -> Tensor | None:
+        """The LR image ``index`` computed once (in RAM or memory-mapped), or ``None`` without ``cache_lr``."""
+        if self.lr_cache is not None:
+            return self.lr_cache[index]
+        if self.lr_batches is not None:
+            b, j = self._position(index)
+            return torch.from_numpy(np.array(self.lr_batches[b][j]))
+        return None
+
+    def __getstate__(self) -> dict:
+        """Memory-mapped arrays travel as their file and length (to workers started by spawn), not as data."""
+        state = self.__dict__.copy()
+        for key in ("batches", "lr_batches"):
+            if state.get(key) is not None:
+                state[key] = [_MappedFile.of(a) if isinstance(a, np.memmap) else a for a in state[key]]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        for key in ("batches", "lr_batches"):
+            if state.get(key) is not None:
+                state[key] = [a.open() if isinstance(a, _MappedFile) else a for a in state[key]]
+        self.__dict__.update(state)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         hr = self.hr(index)  # [3, S, S]
         flip = self.flips and bool(torch.rand(()) < 0.5)
         if flip:
             hr = hr.flip(-1).contiguous()
-        if self.lr_cache is None:
+        lr = self._cached_lr(index)  # [3, S/s, S/s]; downscale and flip commute
+        if lr is None:
             return make_lr(hr, self.scale), hr
-        lr = self.lr_cache[index]  # [3, S/s, S/s]; downscale and flip commute
         return (lr.flip(-1).contiguous() if flip else lr), hr
+
+
+class _MappedFile:
+    """A memory-mapped array's file and leading length, to re-open it in another process."""
+
+    def __init__(self, filename: str, length: int) -> None:
+        self.filename, self.length = filename, length
+
+    @classmethod
+    def of(cls, array: np.memmap) -> _MappedFile:
+        if array.filename is None or array.offset != np.load(array.filename, mmap_mode="r").offset:
+            raise ValueError("only a leading slice of a memory-mapped .npy file can be re-opened")
+        return cls(array.filename, len(array))
+
+    def open(self) -> np.ndarray:
+        return np.load(self.filename, mmap_mode="r", allow_pickle=False)[: self.length]

@@ -16,11 +16,14 @@
   ``--protocol whole`` and ``--padding replicate`` are the project's variants (see "Readings
   and deviations").
 - ``sr sample --checkpoint CKPT --image IN.png --temperature 0.8 --out OUT.png`` upscales one image.
+- ``sr prepare --data DIR [--scale 2]`` writes memory-mapped copies of a downsampled-ImageNet
+  folder (HR and LR images), so that the processes of a multi-GPU run share one copy in RAM
+  (:mod:`cnf_teach.data.imagenet_cache`).
 
 Every problem with the input (missing or empty folder, corrupt image, image smaller than the
 patch, unsupported scale, a checkpoint of another task) is one line on stderr and exit code 2.
 
-Length: over 300 lines; three subcommands (train, eval, sample), their flags and one-line
+Length: over 300 lines; four subcommands (train, eval, sample, prepare), their flags and one-line
 errors, kept together so the CLI of one application reads in one file.
 """
 
@@ -116,6 +119,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0)
     _device_args(s)
     s.set_defaults(handler=run_sample)
+
+    c = sr.add_parser(
+        "prepare", help="memory-mapped copies of a downsampled-ImageNet folder, shared by every process of a machine"
+    )
+    c.add_argument("--data", metavar="DIR", required=True, help="folder of downsampled-ImageNet npz files")
+    c.add_argument("--scale", type=int, default=2, help="SR factor of the LR copies (default 2)")
+    c.set_defaults(handler=run_prepare)
 
 
 def _device_args(p: argparse.ArgumentParser) -> None:
@@ -484,4 +494,19 @@ def run_sample(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         raise UsageError(f"cannot write {args.out}: {err}") from None
     print(f"wrote {args.out} ({out.shape[1]}x{out.shape[0]}) from {args.image} at temperature {args.temperature:g}")
+    return 0
+
+
+# --- prepare ---------------------------------------------------------------------------------
+def run_prepare(args: argparse.Namespace) -> int:
+    from ..data.imagenet import write_imagenet_cache
+    from ..data.imagenet_cache import CACHE_FOLDER
+
+    if args.scale < 1:
+        raise _usage(f"--scale must be positive, got {args.scale}")
+    try:
+        files = write_imagenet_cache(args.data, scale=args.scale)
+    except ValueError as err:
+        raise _usage(err) from None
+    print(f"{len(files)} files ready in {Path(args.data) / CACHE_FOLDER}; training reads them memory-mapped")
     return 0
