@@ -261,7 +261,7 @@ class DiscretizedLogisticBaseline(nn.Module):
             the last $C$ (at the resolution of $y$).
         num_bins: $K$.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch import nn
         >>> from cnf_teach.baselines import DiscretizedLogisticBaseline
@@ -318,7 +318,7 @@ class WeightedBernoulliBaseline(nn.Module):
         net: Maps $x$ to logits shaped like the mask ``[B, C, H, W]``.
         beta: Exponent of the vessel term of eq. (9), in $(0, 1)$ (default 0.9).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch import nn
         >>> from cnf_teach.baselines import WeightedBernoulliBaseline

@@ -157,7 +157,7 @@ class SigmoidToBin(Bijection):
         num_bins: $K$.
         eps: The inverse clamps the within-bin position to $[\\epsilon, 1 - \\epsilon]$.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.dequantization import SigmoidToBin
         >>> _ = torch.manual_seed(0)
@@ -206,7 +206,7 @@ class HalfLineSoftplus(Bijection):
     Args:
         threshold: The split point between the half-lines (the paper's $1/2$).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.dequantization import HalfLineSoftplus
         >>> _ = torch.manual_seed(0)
@@ -261,7 +261,7 @@ class ConditionalAffine(Bijection):
         hidden: Hidden width of the network.
         vector: Vectors rather than images.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.dequantization import ConditionalAffine
         >>> _ = torch.manual_seed(0)
@@ -325,7 +325,7 @@ class ConditionalNoiseFlow(Bijection):
         hidden: Hidden width of the coupling and affine networks.
         vector: Vectors ``[B, D]`` rather than images ``[B, C, H, W]``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.dequantization import ConditionalNoiseFlow
         >>> _ = torch.manual_seed(0)
@@ -400,7 +400,7 @@ class UniformDequantization(nn.Module):
     Args:
         num_bins: $K$ (256 for 8-bit data, 2 for masks).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.dequantization import UniformDequantization
         >>> _ = torch.manual_seed(0)
@@ -571,7 +571,7 @@ class VariationalDequantization(_FlowDequantizer):
         features: Channels of the embedding $c(y, h)$.
         vector: Data are vectors ``[B, D]`` rather than images ``[B, C, H, W]``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.dequantization import VariationalDequantization
         >>> _ = torch.manual_seed(0)
@@ -634,7 +634,7 @@ class BinaryDequantization(_FlowDequantizer):
         features: Channels of the embedding $c(y, h)$.
         vector: Data are vectors ``[B, D]`` rather than images ``[B, C, H, W]``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.dequantization import BinaryDequantization
         >>> _ = torch.manual_seed(0)

@@ -60,7 +60,7 @@ class StandardNormal(nn.Module):
     Args:
         event_shape: Shape of one sample, e.g. ``(2,)`` or ``(C, H, W)``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.distributions import StandardNormal
         >>> _ = torch.manual_seed(0)
@@ -95,7 +95,7 @@ class DiagonalGaussian(nn.Module):
         event_shape: Shape of one sample.
         learnable: Whether $\\mu$ and $\\log\\sigma$ are trained.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.distributions import DiagonalGaussian
         >>> _ = torch.manual_seed(0)
@@ -142,7 +142,7 @@ class ConditionalGaussianPrior(nn.Module):
             conv - ReLU - zero-initialised 3x3 conv (or an MLP when ``vector=True``).
         vector: Inputs are vectors ``[B, C]`` rather than images.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.distributions import ConditionalGaussianPrior
         >>> _ = torch.manual_seed(0)

@@ -8,7 +8,7 @@ __all__ = ["UsageError"]
 class UsageError(Exception):
     """A problem with the user's input (a missing folder, a bad argument): one line, exit code 2.
 
-    Example:
+    Examples:
         >>> from cnf_teach.errors import UsageError
         >>> try:
         ...     raise UsageError("no folder data/DRIVE; pass --data-root DIR")

@@ -116,7 +116,7 @@ class Progress:
     Raises:
         ValueError: A negative ``total``, ``initial`` or interval.
 
-    Example:
+    Examples:
         >>> import itertools
         >>> from cnf_teach.progress import Progress
         >>> clock = itertools.count().__next__  # a fake clock: one second per reading

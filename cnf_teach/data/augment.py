@@ -94,7 +94,7 @@ class JointAugment:
         scale: Range of isotropic scale factors.
         shear_std: Standard deviation of the shear angle in degrees.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.data.augment import JointAugment
         >>> _ = torch.manual_seed(0)

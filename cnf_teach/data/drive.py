@@ -76,7 +76,7 @@ _IMAGE_RE = re.compile(r"^(\d+)_(training|test)\.tif$")
 class DriveFormatError(ValueError):
     """A DRIVE folder or file is missing, misnamed, unreadable or malformed (the message names it).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from cnf_teach.data.drive import DriveFormatError, read_drive_split
         >>> issubclass(DriveFormatError, ValueError)
@@ -100,7 +100,7 @@ class DriveImage:
         mask: Field-of-view mask, ``[H, W]`` uint8 in {0, 1}.
         label2: Second manual segmentation (test split only), or ``None``.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> import numpy as np
         >>> from cnf_teach.data.drive import DriveImage, read_drive_split, write_drive_split
@@ -382,7 +382,7 @@ class DriveDataset(Dataset):
         crop: Side of a random square window taken from each item (divisible by
             ``multiple``), or ``None`` for whole images. In a crop, ``box`` covers the whole window.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from cnf_teach.data.drive import DriveDataset
         >>> from cnf_teach.data.synthetic_retina import RetinaConfig, make_synthetic_drive
@@ -484,7 +484,7 @@ class DeviceDriveLoader:
         rank: This process's rank (default: :func:`cnf_teach.utils.process_share`).
         world_size: Number of processes (default: as ``rank``).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from cnf_teach.data.augment import JointAugment
         >>> from cnf_teach.data.drive import DeviceDriveLoader, DriveDataset

@@ -188,7 +188,7 @@ class DownsampledImageNet(Dataset):
     Items:
         ``(lr, hr)``: uint8 ``[3, S/s, S/s]`` and ``[3, S, S]``.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> import numpy as np
         >>> from cnf_teach.data import DownsampledImageNet

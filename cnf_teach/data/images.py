@@ -175,7 +175,7 @@ class SRImageDataset(Dataset):
         exactly inside. The crop of the whole image's LR is the right one (it is how the
         benchmark sets' LR images are made), and it costs no per-item resizing.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from skimage import data
         >>> from cnf_teach.data import SRImageDataset
@@ -268,7 +268,7 @@ class SRImageFolder(SRImageDataset):
         ValueError: missing or empty folder, a corrupt image, an image smaller than the patch;
             the message names the file or folder and the fix.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> import numpy as np
         >>> from PIL import Image

@@ -115,7 +115,7 @@ class RetinaConfig:
         include_mid: Visible contrast at which a branch is annotated with probability 1/2.
         include_scale: Logistic scale of the inclusion probability in the visible contrast.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from cnf_teach.data.synthetic_retina import RetinaConfig, draw_retina
         >>> config = RetinaConfig(height=24, width=32)
@@ -159,7 +159,7 @@ class VesselSegment:
     ``parent`` is the index of the branch it grew from (``-1`` for a main arcade) and
     ``depth`` its number of bifurcations from the optic disc.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from cnf_teach.data.synthetic_retina import VesselSegment
         >>> seg = VesselSegment(np.array([[4.0, 4.0], [4.0, 5.0], [4.0, 6.0]]), np.full(3, 0.6), contrast=0.5)
@@ -319,7 +319,7 @@ class AnnotationProcess:
         offset_probs: Probabilities of the offsets 0, 1, 2.
         fov: ``[H, W]`` bool field-of-view mask (no pixel outside it is ever drawn).
 
-    Example:
+    Examples:
         A root segment 0 (one core pixel, two pixels drawn unless it is narrowed) and its child 1:
 
         >>> import numpy as np
@@ -492,7 +492,7 @@ class AnnotationFloors:
     $\\frac1N \\sum_i -\\sum_j \\log_2 p(y_{ij})$, with their standard errors ``*_mc_se``; they
     check the closed forms and agree with them within a few standard errors.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from cnf_teach.data.synthetic_retina import RetinaConfig, annotation_floors, draw_retina
         >>> retina = draw_retina(RetinaConfig(height=24, width=24), np.random.default_rng(0))
@@ -593,7 +593,7 @@ class SyntheticRetina:
         segments: The vessel tree, one :class:`VesselSegment` per branch.
         process: The annotation process given this photograph.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from cnf_teach.data.synthetic_retina import RetinaConfig, draw_retina
         >>> rng = np.random.default_rng(0)

@@ -61,7 +61,7 @@ class ConditionalMixture2D:
         spread: Half the distance between the modes at $x = 1$.
         std: Standard deviation $s$ of each mode.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.data import ConditionalMixture2D
         >>> target = ConditionalMixture2D(spread=1.5, std=0.25)

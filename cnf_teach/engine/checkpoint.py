@@ -86,7 +86,7 @@ _CONVERT_HINT = "cnf-teach convert-checkpoint {path} NEW.pt"
 class CheckpointError(ValueError):
     """A file that is not a usable checkpoint; the message is always one line.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from pathlib import Path
         >>> from cnf_teach.engine import CheckpointError, load_checkpoint

@@ -17,7 +17,7 @@ __all__ = ["TrainConfig", "TrainingDiverged", "lr_factor"]
 class TrainingDiverged(RuntimeError):
     """The loss or the gradient became NaN or infinite; training stopped without saving.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch import nn
         >>> from cnf_teach.engine import TrainConfig, Trainer, TrainingDiverged
@@ -61,7 +61,7 @@ class TrainConfig:
         cudnn_benchmark: Let cuDNN pick the fastest convolution algorithms for the (fixed)
             input shapes on CUDA.
 
-    Example:
+    Examples:
         >>> from dataclasses import asdict
         >>> from cnf_teach.engine import TrainConfig
         >>> from cnf_teach.engine.config import lr_factor

@@ -14,7 +14,7 @@ $$\\bar v = \\frac{\\sum_{r} \\sum_{i \\in S_r} v_i}{\\sum_r |S_r|},
 Means weighted by size (bits/dim over images of different sizes, $\\sum_i b_i D_i / \\sum_i D_i$)
 fit the same form: return ``(sum of b_i * D_i, sum of D_i)``.
 
-Example:
+Examples:
     >>> import torch
     >>> from torch import nn
     >>> values = torch.arange(10.0)
@@ -56,7 +56,7 @@ class Shard:
         rank: This process's rank, ``0 <= rank < world_size``.
         world_size: Number of processes.
 
-    Example:
+    Examples:
         >>> from cnf_teach.engine import Shard
         >>> [list(Shard(rank, 3).indices(7)) for rank in range(3)]  # 7 items over 3 processes
         [[0, 3, 6], [1, 4], [2, 5]]
@@ -91,7 +91,7 @@ class ShardedEval:
     Calling it, ``evaluation(model)``, evaluates the whole set in this one process and returns the
     means, so a :class:`ShardedEval` can stand wherever an ``eval_fn(model)`` is expected.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch import nn
         >>> from cnf_teach.engine import Shard, ShardedEval

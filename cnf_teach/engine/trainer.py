@@ -131,7 +131,7 @@ class Trainer:
         extra_state: Plain data (dicts, lists, strings, numbers, tensors) stored in checkpoints as
             ``extra``, e.g. the model's config; see :mod:`cnf_teach.engine.checkpoint`.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> import torch
         >>> from torch import nn

@@ -45,7 +45,7 @@ class ActNorm(Bijection):
         num_channels: Channels (or features) $C$.
         eps: Added to the standard deviation at initialisation.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import ActNorm
         >>> _ = torch.manual_seed(0)
@@ -134,7 +134,7 @@ def data_init(model: nn.Module, forward: Callable[[], Any]) -> bool:
     Returns:
         Whether ``forward`` was called.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import ActNorm, FlowSequence, Reverse, data_init, needs_data_init
         >>> model = FlowSequence([ActNorm(2), Reverse(2)]).eval()

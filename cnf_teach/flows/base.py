@@ -38,7 +38,7 @@ class Bijection(nn.Module):
     :meth:`inverse` (latent -> data). ``h`` is optional conditioning (a feature map
     $h = g(x)$ of the conditioning input); unconditional layers ignore it.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import Bijection
         >>> class Shift(Bijection):  # z = y + 1, volume preserving
@@ -79,7 +79,7 @@ class FlowSequence(Bijection):
     of the composition is the sum of the layers' log-determinants. The same ``h``
     is passed to every layer.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import ActNorm, ElementwiseAffine, FlowSequence, Reverse
         >>> _ = torch.manual_seed(0)
@@ -118,7 +118,7 @@ class Permute(Bijection):
     Args:
         permutation: The permutation, a 1D tensor of indices.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import Permute
         >>> perm = Permute(torch.tensor([2, 0, 1]))
@@ -168,7 +168,7 @@ class Reverse(Permute):
     Args:
         num_features: Size of dimension 1.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import Reverse
         >>> z, logdet = Reverse(4)(torch.arange(8.0).reshape(2, 4))

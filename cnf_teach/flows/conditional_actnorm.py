@@ -74,7 +74,7 @@ class ConditionalActNorm(ActNorm):
         cond_channels: Channels of the conditioning features $h$ (0 = plain actnorm).
         eps: Added to standard deviations.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import ConditionalActNorm
         >>> _ = torch.manual_seed(0)

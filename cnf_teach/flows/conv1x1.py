@@ -50,7 +50,7 @@ class InvertibleConv1x1(Bijection):
         lu: Use the LU parametrisation (cheap log-determinant) instead of slogdet.
         generator: Optional random generator for the initial rotation.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import InvertibleConv1x1
         >>> _ = torch.manual_seed(0)

@@ -113,7 +113,7 @@ class AffineCoupling(_Coupling):
         net_factory: Builds the network ``(in, out) -> nn.Module`` instead of the default.
         scale: ``"sigmoid"`` or ``"exp_tanh"``, see above.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import AffineCoupling
         >>> _ = torch.manual_seed(0)
@@ -174,7 +174,7 @@ class AdditiveCoupling(_Coupling):
     The NICE layer; the vessel-segmentation model of Winkler et al. 2019 (§5.2) uses it.
     Same arguments as :class:`AffineCoupling` minus ``scale``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import AdditiveCoupling
         >>> _ = torch.manual_seed(0)

@@ -35,7 +35,7 @@ class ElementwiseAffine(Bijection):
         shift: Initial $b$.
         log_scale: Initial $s$.
 
-    Example:
+    Examples:
         >>> import math
         >>> import torch
         >>> from cnf_teach.flows import ElementwiseAffine
@@ -77,7 +77,7 @@ class Sigmoid(Bijection):
     Args:
         eps: The inverse clamps its input to $[\\epsilon, 1-\\epsilon]$ so that the logit stays finite.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import Sigmoid
         >>> _ = torch.manual_seed(0)
@@ -116,7 +116,7 @@ class Logit(Bijection):
     Args:
         eps: Inputs are clamped to $[\\epsilon, 1-\\epsilon]$ before the logit.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import Logit, Sigmoid
         >>> _ = torch.manual_seed(0)

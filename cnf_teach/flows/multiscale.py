@@ -57,7 +57,7 @@ class FlowStep(FlowSequence):
         norm_factory: Builds the normalisation layer (default :class:`ActNorm`).
         net_factory: Builds the coupling network (default: Table 6's conv net).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import FlowStep
         >>> _ = torch.manual_seed(0)
@@ -114,7 +114,7 @@ class MultiScaleFlow(nn.Module):
         norm_factory: Builds each step's normalisation layer (default actnorm).
         net_factory: Builds each coupling network (default: Table 6's conv net).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import MultiScaleFlow
         >>> from cnf_teach.nets import ConvConditioner

@@ -45,7 +45,7 @@ class SplitPrior(Bijection):
         net_factory: Builds ``(in, out) -> nn.Module`` instead of the default
             conv3x3 - ReLU - zero-initialised conv3x3.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import SplitPrior
         >>> _ = torch.manual_seed(0)

@@ -24,7 +24,7 @@ class Squeeze(Bijection):
     Args:
         factor: Block size; height and width must be divisible by it.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.flows import Squeeze
         >>> squeeze = Squeeze()

@@ -41,7 +41,7 @@ class ConvConditioner(nn.Module):
             super-resolution, 1 when $x$ and $y$ have the same size).
         hidden: Hidden channels of the CNN.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.nets import ConvConditioner
         >>> _ = torch.manual_seed(0)

@@ -42,7 +42,7 @@ class MLP(nn.Sequential):
         hidden: Hidden width.
         zero_last: Initialise the last layer at zero (identity coupling at start).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.nets import MLP
         >>> _ = torch.manual_seed(0)
@@ -77,7 +77,7 @@ class CouplingConvNet(nn.Sequential):
         hidden: Hidden channels.
         zero_last: Initialise the last convolution at zero.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.nets import CouplingConvNet
         >>> _ = torch.manual_seed(0)

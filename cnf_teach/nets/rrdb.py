@@ -45,7 +45,7 @@ class ResidualDenseBlock(nn.Module):
         features: Channels in and out.
         growth: Channels each of the first four convolutions adds.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.nets.rrdb import ResidualDenseBlock
         >>> _ = torch.manual_seed(0)
@@ -78,7 +78,7 @@ class ResidualDenseBlock(nn.Module):
 class RRDB(nn.Module):
     """Residual in residual dense block: three dense blocks and a scaled residual connection.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.nets import RRDB
         >>> _ = torch.manual_seed(0)
@@ -108,7 +108,7 @@ class RRDBNet(nn.Module):
         blocks: Number of RRDBs (16 in the paper).
         growth: Growth channels of the dense blocks (32 for the CNF, 55 for the baseline).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.nets import RRDBNet
         >>> _ = torch.manual_seed(0)
@@ -163,7 +163,7 @@ class RRDBConditioner(nn.Module):
         upscale: $s$, the size of $y$ over the size of $x$.
         full_resolution: Append a map at $y$'s resolution.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.nets import RRDBConditioner
         >>> _ = torch.manual_seed(0)

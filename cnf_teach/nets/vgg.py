@@ -79,7 +79,7 @@ class VGGFeatures(nn.Module):
         cond_channels: Channels of ``[h_0, h_1]`` (the outputs of layers 4 and 7).
         full_channels: Channels of the full-resolution features (layer 1).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.nets import VGGFeatures
         >>> _ = torch.manual_seed(0)
@@ -142,7 +142,7 @@ class InstanceNormCouplingNet(nn.Sequential):
         out_channels: Output channels.
         hidden: Hidden channels (32 in the paper).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.nets import InstanceNormCouplingNet
         >>> _ = torch.manual_seed(0)

@@ -8,7 +8,7 @@ the steps, wall and CPU time, the training curve, the evaluation metrics measure
 float16 weights, and the command that reproduces it (``make pretrained`` or
 ``python -m cnf_teach.pretrained NAME``; see :mod:`cnf_teach.pretrained.recipes`).
 
-Example:
+Examples:
     >>> from cnf_teach import pretrained
     >>> sorted(pretrained.available())[:2]  # doctest: +SKIP
     ['seg-baseline', 'seg-cnf-binary']

@@ -62,7 +62,7 @@ class Recipe:
         seed: Seed of the initialisation, the data order and the dequantization noise.
         description: One line for the manifest.
 
-    Example:
+    Examples:
         >>> from cnf_teach.pretrained.recipes import RECIPES, Recipe
         >>> sorted(RECIPES)
         ['seg-baseline', 'seg-cnf-binary', 'seg-cnf-uniform', 'sr-baseline-small', 'sr-cnf-small']

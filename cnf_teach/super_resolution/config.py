@@ -41,7 +41,7 @@ class SRConfig:
         warmup_steps: Linear learning-rate warm-up.
         grad_clip: Maximum gradient norm.
 
-    Example:
+    Examples:
         >>> from cnf_teach.super_resolution import SRConfig
         >>> config = SRConfig.tiny()
         >>> config.scale, config.levels, config.steps, config.hidden, config.patch

@@ -87,7 +87,7 @@ class SuperResolutionCNF(nn.Module):
     Args:
         config: :class:`SRConfig`.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.super_resolution import SRConfig, SuperResolutionCNF
         >>> _ = torch.manual_seed(0)
@@ -212,7 +212,7 @@ class SuperResolutionBaseline(DiscretizedLogisticBaseline):
     Args:
         config: :class:`SRConfig` (uses ``baseline_growth``).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.super_resolution import SRConfig, SuperResolutionBaseline
         >>> _ = torch.manual_seed(0)

@@ -41,7 +41,7 @@ class VectorFlow(nn.Module):
         actnorm: Put an actnorm before every coupling.
         scale: Scale parametrisation of the couplings (see :class:`AffineCoupling`).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.toy import VectorFlow
         >>> _ = torch.manual_seed(0)

@@ -39,7 +39,7 @@ class SegConfig:
         epochs: Training epochs (2000 in the paper).
         eval_samples: Samples averaged into the soft map (100 in the paper).
 
-    Example:
+    Examples:
         >>> from cnf_teach.vessels import SegConfig
         >>> config = SegConfig.tiny()
         >>> config.levels, config.steps, config.vgg_widths, config.pad_to

@@ -63,7 +63,7 @@ class SegEvaluation:
         bpd_fov: Mean bits/dim per field-of-view pixel.
         bpd_padded: Mean bits/dim per pixel of the padded canvas the model sees.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.vessels import SegConfig, SegFlow, evaluate_seg_model
         >>> _ = torch.manual_seed(0)

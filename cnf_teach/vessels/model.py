@@ -76,7 +76,7 @@ class SegFlow(nn.Module):
         config: :class:`SegConfig`.
         dequantization: ``"binary"`` (eq. (8), the paper's) or ``"uniform"`` ("CNF Uniform").
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.vessels import SegConfig, SegFlow
         >>> _ = torch.manual_seed(0)
@@ -187,7 +187,7 @@ class SegBaseline(nn.Module):
     Args:
         config: :class:`SegConfig` (``beta`` is the vessel weight of the loss).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from cnf_teach.vessels import SegBaseline, SegConfig
         >>> _ = torch.manual_seed(0)
