@@ -9,7 +9,7 @@ synthetic retinas) padded to 1024x1024, batch 2, Adam at $10^{-3}$. It reports
   on the device (``model_step_s``),
 - the time of a step of the real pipeline (``step_s``): :meth:`Trainer.fit` fed by the training
   command's loader (on CUDA the padded images stay on the GPU and are augmented there,
-  :class:`cnf_teach.data.drive.DeviceDriveLoader`; elsewhere a ``DataLoader``), with the paper's
+  :class:`cnf_teach.data.drive_loader.DeviceDriveLoader`; elsewhere a ``DataLoader``), with the paper's
   rotation, scale and shear augmentation; steps/s and images/s follow from it,
 - the peak GPU memory of a step,
 - the estimated time of the paper's schedule, 2000 epochs of 20 images

@@ -3,11 +3,8 @@
 Winkler et al. 2019 (§5.1, Tables 1 and 2) train their SR flows on ImageNet32 and ImageNet64:
 the HR image is the 32x32 (or 64x64) image and the LR input its MATLAB-bicubic downscale by 2.
 
-The files are those of Chrabaszcz, Loshchilov & Hutter, *A Downsampled Variant of ImageNet as
-an Alternative to the CIFAR datasets* (2017): ``train_data_batch_1.npz`` ...
-``train_data_batch_10.npz`` and ``val_data.npz``, each holding a ``data`` array ``[N, 3*S*S]``
-of uint8 images flattened channel-first like CIFAR (the S*S red values row by row, then green,
-then blue), ``labels`` (1..1000) and, in the training batches, ``mean``. Only ``data`` is read.
+The files are those of Chrabaszcz, Loshchilov & Hutter (2017), read by
+:mod:`cnf_teach.data.imagenet_files`.
 
 Splits follow §5.1 of Winkler et al. 2019: ImageNet's validation images are the *test* set
 (``split="val"``, or its alias ``"test"``), and 10,000 training images are held out for
@@ -30,8 +27,6 @@ memory-mappable copies once, which the dataset then reads through the shared pag
 from __future__ import annotations
 
 import logging
-import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +34,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .imagenet_cache import read_cached, write_cached
+from .imagenet_cache import MappedFile, read_cached, write_imagenet_cache
+from .imagenet_files import imagenet_files, load_imagenet_batch, save_imagenet_batch
 from .images import make_lr
 
 __all__ = [
@@ -55,114 +51,6 @@ logger = logging.getLogger(__name__)
 
 #: Training images held out for validation (§5.1 of Winkler et al. 2019).
 HOLDOUT = 10_000
-
-
-def imagenet_files(root: str | Path, split: str = "train") -> list[Path]:
-    """The npz files of one split, in batch order (``train_data_batch_1`` before ``_2`` ... ``_10``).
-
-    Raises:
-        ValueError: if the folder is missing or holds no file of that split.
-    """
-    root = Path(root)
-    if split not in ("train", "val"):
-        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-    if not root.is_dir():
-        raise ValueError(f"downsampled-ImageNet folder {root} does not exist; pass the folder holding the npz files")
-    if split == "val":
-        files = [root / "val_data.npz"] if (root / "val_data.npz").is_file() else []
-    else:
-
-        def number(p: Path) -> int:
-            m = re.search(r"(\d+)$", p.stem)
-            return int(m.group(1)) if m else 0
-
-        files = sorted(root.glob("train_data_batch_*.npz"), key=number)
-    if not files:
-        want = "val_data.npz" if split == "val" else "train_data_batch_*.npz"
-        raise ValueError(f"no {want} in {root}; download downsampled ImageNet (npz format) into that folder")
-    return files
-
-
-def load_imagenet_batch(path: str | Path) -> np.ndarray:
-    """The images of one npz file as ``[N, 3, S, S]`` uint8.
-
-    Raises:
-        ValueError: if the file is unreadable, lacks ``data``, or its rows are not ``3*S*S`` long.
-    """
-    path = Path(path)
-    try:
-        f = np.load(path, allow_pickle=False)
-    except (OSError, EOFError, ValueError) as err:
-        raise ValueError(f"cannot read {path}: {err}; the file is corrupt or not an npz, replace it") from err
-    if not isinstance(f, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path} is a single .npy array, not an npz archive with a 'data' array")
-    with f:
-        if "data" not in f.files:
-            raise ValueError(
-                f"{path} has no 'data' array (keys: {', '.join(f.files)}); is it a downsampled-ImageNet file?"
-            )
-        try:
-            data = f["data"]
-        except (OSError, EOFError, ValueError) as err:
-            raise ValueError(f"cannot read 'data' in {path}: {err}; the file is corrupt, replace it") from err
-    if data.ndim != 2 or data.dtype != np.uint8:
-        raise ValueError(f"{path}: 'data' should be a [N, 3*S*S] uint8 array, got {data.dtype} {data.shape}")
-    side = math.isqrt(data.shape[1] // 3)
-    if 3 * side * side != data.shape[1]:
-        raise ValueError(
-            f"{path}: rows of length {data.shape[1]} are not 3*S*S for any S; is it a downsampled-ImageNet file?"
-        )
-    return data.reshape(-1, 3, side, side)  # [N, 3, S, S]: channel-first rows, like CIFAR
-
-
-def save_imagenet_batch(path: str | Path, images: np.ndarray | Tensor, labels: np.ndarray | None = None) -> None:
-    """Write ``[N, 3, S, S]`` uint8 images as one downsampled-ImageNet npz file (``data``, ``labels``).
-
-    Useful to turn any image collection into this format, and for tests.
-    """
-    arr = images.numpy() if isinstance(images, Tensor) else np.asarray(images)
-    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[1] != 3 or arr.shape[2] != arr.shape[3]:
-        raise ValueError(f"images must be [N, 3, S, S] uint8, got {arr.dtype} {arr.shape}")
-    if labels is None:
-        labels = np.ones(len(arr), dtype=np.int64)
-    np.savez(path, data=arr.reshape(len(arr), -1), labels=np.asarray(labels))
-
-
-def write_imagenet_cache(root: str | Path, scale: int = 2, chunk: int = 4096) -> list[Path]:
-    """Write memory-mappable copies of every npz file in ``root``: HR images and their LR at ``scale``.
-
-    One pass per file: the file is read, its LR images made by MATLAB bicubic in chunks of
-    ``chunk`` images, and both written beside it (:mod:`cnf_teach.data.imagenet_cache`). Files
-    whose copies are up to date are skipped, so an interrupted run resumes.
-
-    Returns:
-        The npz files now covered.
-
-    Raises:
-        ValueError: ``root`` holds no downsampled-ImageNet file, or one is unreadable.
-    """
-    files = []
-    for split in ("train", "val"):
-        try:
-            files += imagenet_files(root, split)
-        except ValueError:
-            continue  # a folder with one split only
-    if not files:
-        imagenet_files(root, "train")  # raises with the message naming what is missing
-    for path in files:
-        hr_old, lr_old = read_cached(path, scale)
-        if hr_old is not None and lr_old is not None:
-            logger.info("%s: cached copy up to date", path.name)
-            continue
-        hr = load_imagenet_batch(path)  # [N, 3, S, S]
-        if hr.shape[-1] % scale:
-            raise ValueError(f"{path}: {hr.shape[-1]}px images cannot be downscaled by {scale}")
-        lr = np.concatenate(
-            [make_lr(torch.from_numpy(hr[i : i + chunk]), scale).numpy() for i in range(0, len(hr), chunk)]
-        )  # [N, 3, S/s, S/s]
-        write_cached(path, hr, lr, scale)
-        logger.info("%s: wrote %d images and their LR at 1/%d", path.name, len(hr), scale)
-    return files
 
 
 class DownsampledImageNet(Dataset):
@@ -316,13 +204,13 @@ class DownsampledImageNet(Dataset):
         state = self.__dict__.copy()
         for key in ("batches", "lr_batches"):
             if state.get(key) is not None:
-                state[key] = [_MappedFile.of(a) if isinstance(a, np.memmap) else a for a in state[key]]
+                state[key] = [MappedFile.of(a) if isinstance(a, np.memmap) else a for a in state[key]]
         return state
 
     def __setstate__(self, state: dict) -> None:
         for key in ("batches", "lr_batches"):
             if state.get(key) is not None:
-                state[key] = [a.open() if isinstance(a, _MappedFile) else a for a in state[key]]
+                state[key] = [a.open() if isinstance(a, MappedFile) else a for a in state[key]]
         self.__dict__.update(state)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
@@ -334,19 +222,3 @@ class DownsampledImageNet(Dataset):
         if lr is None:
             return make_lr(hr, self.scale), hr
         return (lr.flip(-1).contiguous() if flip else lr), hr
-
-
-class _MappedFile:
-    """A memory-mapped array's file and leading length, to re-open it in another process."""
-
-    def __init__(self, filename: str, length: int) -> None:
-        self.filename, self.length = filename, length
-
-    @classmethod
-    def of(cls, array: np.memmap) -> _MappedFile:
-        if array.filename is None or array.offset != np.load(array.filename, mmap_mode="r").offset:
-            raise ValueError("only a leading slice of a memory-mapped .npy file can be re-opened")
-        return cls(array.filename, len(array))
-
-    def open(self) -> np.ndarray:
-        return np.load(self.filename, mmap_mode="r", allow_pickle=False)[: self.length]

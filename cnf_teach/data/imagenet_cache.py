@@ -11,8 +11,8 @@ Layout, beside the npz files: for each ``DIR/<stem>.npz``, the folder ``DIR/cnf_
 holds ``<stem>.hr.npy`` (``[N, 3, S, S]`` uint8), ``<stem>.lr<s>.npy`` (the MATLAB-bicubic LR
 images at scale $s$, ``[N, 3, S/s, S/s]`` uint8) and ``<stem>.json``, written last, which
 records the npz file's size; a copy whose record does not match its npz file is ignored.
-``cnf-teach sr prepare --data DIR`` (:func:`cnf_teach.data.imagenet.write_imagenet_cache`)
-writes them once; :class:`cnf_teach.data.imagenet.DownsampledImageNet` uses them when present.
+``cnf-teach sr prepare --data DIR`` (:func:`write_imagenet_cache`) writes them once;
+:class:`cnf_teach.data.imagenet.DownsampledImageNet` uses them when present.
 """
 
 from __future__ import annotations
@@ -23,8 +23,12 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
-__all__ = ["CACHE_FOLDER", "cache_paths", "read_cached", "write_cached"]
+from .imagenet_files import imagenet_files, load_imagenet_batch
+from .images import make_lr
+
+__all__ = ["CACHE_FOLDER", "MappedFile", "cache_paths", "read_cached", "write_cached", "write_imagenet_cache"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,3 +99,74 @@ def write_cached(source: str | Path, hr: np.ndarray, lr: np.ndarray | None, scal
     if lr is not None:
         _write_npy(lr_path, lr)
     record_path.write_text(json.dumps(_record(source)))
+
+
+def write_imagenet_cache(root: str | Path, scale: int = 2, chunk: int = 4096) -> list[Path]:
+    """Write memory-mappable copies of every npz file in ``root``: HR images and their LR at ``scale``.
+
+    One pass per file: the file is read, its LR images made by MATLAB bicubic in chunks of
+    ``chunk`` images, and both written beside it (:mod:`cnf_teach.data.imagenet_cache`). Files
+    whose copies are up to date are skipped, so an interrupted run resumes.
+
+    Returns:
+        The npz files now covered.
+
+    Raises:
+        ValueError: ``root`` holds no downsampled-ImageNet file, or one is unreadable.
+    """
+    files = []
+    for split in ("train", "val"):
+        try:
+            files += imagenet_files(root, split)
+        except ValueError:
+            continue  # a folder with one split only
+    if not files:
+        imagenet_files(root, "train")  # raises with the message naming what is missing
+    for path in files:
+        hr_old, lr_old = read_cached(path, scale)
+        if hr_old is not None and lr_old is not None:
+            logger.info("%s: cached copy up to date", path.name)
+            continue
+        hr = load_imagenet_batch(path)  # [N, 3, S, S]
+        if hr.shape[-1] % scale:
+            raise ValueError(f"{path}: {hr.shape[-1]}px images cannot be downscaled by {scale}")
+        lr = np.concatenate(
+            [make_lr(torch.from_numpy(hr[i : i + chunk]), scale).numpy() for i in range(0, len(hr), chunk)]
+        )  # [N, 3, S/s, S/s]
+        write_cached(path, hr, lr, scale)
+        logger.info("%s: wrote %d images and their LR at 1/%d", path.name, len(hr), scale)
+    return files
+
+
+class MappedFile:
+    """A memory-mapped array's file and leading length, to re-open it in another process.
+
+    Pickling a ``numpy.memmap`` copies its data; a dataset sent to a worker started by ``spawn``
+    sends this small record instead and re-opens the map there.
+
+    Examples:
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from cnf_teach.data.imagenet_cache import MappedFile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     np.save(f"{folder}/a.npy", np.arange(12, dtype=np.uint8).reshape(6, 2))
+        ...     mapped = np.load(f"{folder}/a.npy", mmap_mode="r")[:4]  # the first 4 rows
+        ...     record = MappedFile.of(mapped)
+        ...     again = record.open()
+        ...     print(record.length, again.tolist() == mapped.tolist(), isinstance(again, np.memmap))
+        4 True True
+    """
+
+    def __init__(self, filename: str, length: int) -> None:
+        self.filename, self.length = filename, length
+
+    @classmethod
+    def of(cls, array: np.memmap) -> MappedFile:
+        """The record of ``array``, a leading slice of a memory-mapped ``.npy`` file."""
+        if array.filename is None or array.offset != np.load(array.filename, mmap_mode="r").offset:
+            raise ValueError("only a leading slice of a memory-mapped .npy file can be re-opened")
+        return cls(array.filename, len(array))
+
+    def open(self) -> np.ndarray:
+        """The array again, memory-mapped read-only."""
+        return np.load(self.filename, mmap_mode="r", allow_pickle=False)[: self.length]

@@ -5,8 +5,11 @@
 - :mod:`.distributed`: several GPUs under ``torchrun``;
 - :mod:`.loaders`: reproducible, sharded data loaders;
 - :mod:`.evaluation`: evaluation split across DDP ranks (:class:`ShardedEval`);
-- :mod:`.checkpoint`: the checkpoint format (loading never runs code), atomic saves, validated
-  loading, random state for exact resume; :mod:`.command` converts older checkpoints;
+- :mod:`.checkpoint`: the checkpoint format, and the import path of its parts:
+  :mod:`.checkpoint_io` (atomic saves, loading that never runs code), :mod:`.checkpoint_validation`
+  (every entry checked; :class:`CheckpointError`), :mod:`.checkpoint_fit` (states against the model
+  and optimizer), :mod:`.random_state` (for exact resume) and :mod:`.legacy` (older checkpoints,
+  which :mod:`.command` converts);
 - :mod:`.trainer`: the loop itself (:class:`Trainer`).
 
 The engine knows nothing of flows or tasks: a task hands it a model and
