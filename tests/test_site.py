@@ -94,6 +94,10 @@ def test_site_has_every_part(site: Path) -> None:
         assert (site / page).is_file(), f"{page} is missing from the site"
     assert (site / "api/index.html").is_file()
     assert (site / "api/toy/vector_flow/index.html").is_file(), "the API pages are not generated per module"
+    # A subpackage's overview (its __init__ docstring) heads its section, without repeating its members.
+    overview = (site / "api/dequantization/index.html").read_text(encoding="utf-8")
+    assert "continuous flows as lower bounds on the likelihood of discrete data" in overview
+    assert "cnf_teach.dequantization.uniform.UniformDequantization" not in overview
     assert (site / "assets/mathjax/tex-chtml.js").is_file(), "MathJax is not served from the site"
     assert (site / "assets/mathjax/output/chtml/fonts/woff-v2").is_dir(), "MathJax's fonts are missing"
     for nb in _notebooks():

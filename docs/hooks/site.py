@@ -9,7 +9,8 @@ What they do, in build order:
   it exists.
 - ``on_files``: add those notebooks (rendered by mkdocs-jupyter straight from
   ``tutorials/``: no copies in ``docs/``), their generated student versions (as
-  downloads), one generated API page per module, and MathJax 3, copied from the
+  downloads), one generated API page per module (and an overview page per subpackage, its
+  ``__init__`` docstring, heading its section), and MathJax 3, copied from the
   installed ``django-static-mathjax`` package, so that math is typeset by the site
   itself and never by a CDN.
 - ``on_page_content``: on notebook pages, remove the scripts that nbconvert's
@@ -72,6 +73,21 @@ def _modules(repo: Path) -> list[str]:
     return names
 
 
+def _packages(repo: Path) -> list[str]:
+    """Dotted names of the package's subpackages whose ``__init__`` has a docstring (their overviews)."""
+    root = repo / PACKAGE
+    return [
+        ".".join(init.parent.relative_to(repo).parts)
+        for init in sorted(root.glob("*/__init__.py"))
+        if "__pycache__" not in init.parts and _summary(init)
+    ]
+
+
+def _package_uri(package: str) -> str:
+    # cnf_teach.dequantization -> api/dequantization/index.md
+    return "api/" + "/".join(package.split(".")[1:]) + "/index.md"
+
+
 def _summary(path: Path) -> str:
     """First line of a module's docstring, read without importing it."""
     try:
@@ -129,6 +145,7 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
         )
         nav.insert(at, {"Benchmarks": BENCHMARKS})
     groups: dict[str, list[Any]] = {}
+    overviews = set(_packages(repo))
     for module in _modules(repo):
         parts = module.split(".")
         if len(parts) == 2:  # top-level module: its own entry
@@ -137,6 +154,8 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
             group = groups.setdefault(parts[1], [])
             if not group:
                 api.append({parts[1]: group})
+                if f"{PACKAGE}.{parts[1]}" in overviews:  # the section's own page (navigation.indexes)
+                    group.append(_package_uri(f"{PACKAGE}.{parts[1]}"))
             group.append({".".join(parts[2:]): _api_uri(module)})
     return config
 
@@ -173,7 +192,16 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
 
     modules = _modules(repo)
     rows = []
+    packages = set(_packages(repo))
     for module in modules:
+        package = module.rsplit(".", 1)[0]
+        if package in packages:  # first module of a subpackage: its overview first
+            packages.remove(package)
+            uri = _package_uri(package)
+            summary = _summary(repo / Path(*package.split(".")) / "__init__.py").replace("|", "\\|")
+            rows.append(f"| [`{package}`]({uri.removeprefix('api/')}) | {summary} |")
+            # The package's docstring only: its members have their own pages.
+            files.append(File.generated(config, uri, content=f"::: {package}\n    options:\n      members: false\n"))
         uri = _api_uri(module)
         src = repo / Path(*module.split(".")).with_suffix(".py")
         summary = _summary(src).replace("|", "\\|")
