@@ -97,7 +97,14 @@ def test_site_has_every_part(site: Path) -> None:
     # A subpackage's overview (its __init__ docstring) heads its section, without repeating its members.
     overview = (site / "api/dequantization/index.html").read_text(encoding="utf-8")
     assert "continuous flows as lower bounds on the likelihood of discrete data" in overview
-    assert "cnf_teach.dequantization.uniform.UniformDequantization" not in overview
+    assert 'id="cnf_teach.dequantization.UniformDequantization"' not in overview  # members: own pages
+    assert 'href="uniform/#cnf_teach.dequantization.uniform.UniformDequantization"' in overview  # linked there
+    # Sphinx roles in docstrings become links (where the target is on the site) or code, never raw text.
+    roles = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj):<code>")
+    for page in (site / "api").rglob("index.html"):
+        assert not roles.search(page.read_text(encoding="utf-8")), f"{page}: a raw Sphinx role"
+    trainer = (site / "api/engine/trainer/index.html").read_text(encoding="utf-8")
+    assert re.search(r'<a class="autorefs[^>]*href="[^"]*#cnf_teach\.engine\.evaluation\.ShardedEval"', trainer)
     assert (site / "assets/mathjax/tex-chtml.js").is_file(), "MathJax is not served from the site"
     assert (site / "assets/mathjax/output/chtml/fonts/woff-v2").is_dir(), "MathJax's fonts are missing"
     for nb in _notebooks():

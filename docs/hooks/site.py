@@ -14,7 +14,10 @@ What they do, in build order:
   installed ``django-static-mathjax`` package, so that math is typeset by the site
   itself and never by a CDN.
 - ``on_page_content``: on notebook pages, remove the scripts that nbconvert's
-  template loads from CDNs (MathJax 2, mermaid), and add the download links.
+  template loads from CDNs (MathJax 2, mermaid), and add the download links; on API pages,
+  turn the docstrings' Sphinx roles (``:class:`X```, ``:func:``, ``:mod:`` ...), which Markdown
+  leaves as text, into cross-references (links where the target is on the site, plain code
+  where it is not).
 - ``on_post_page``: warn (so ``mkdocs build --strict`` fails) when a page would
   load anything from another host.
 
@@ -268,7 +271,50 @@ def _download_box(page: Page, config: MkDocsConfig) -> str:
     )
 
 
+# A Sphinx role as Markdown renders it: ":class:<code>~pkg.Name</code>".
+_ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj):<code>(~?)([\w.]+)(?:\(\))?</code>")
+
+
+def _page_module(src_uri: str) -> tuple[str, bool]:
+    """The page's module and whether it is a package's overview.
+
+    ``api/engine/trainer.md`` -> ``("cnf_teach.engine.trainer", False)``;
+    ``api/flows/index.md`` -> ``("cnf_teach.flows", True)``.
+    """
+    parts = src_uri.removeprefix("api/").removesuffix(".md").split("/")
+    if parts[-1] == "index":
+        return ".".join([PACKAGE, *parts[:-1]]), True
+    return ".".join([PACKAGE, *parts]), False
+
+
+def _role_links(html_text: str, module: str, is_package: bool) -> str:
+    """Replace each role by an optional autoref: a link if the target is rendered, else its name as code."""
+    package = module if is_package else module.rsplit(".", 1)[0]
+
+    def link(match: re.Match) -> str:
+        short, target = match.group(1) == "~", match.group(2)
+        slug = ""
+        if target.startswith("."):  # relative, as in an import: .evaluation.ShardedEval
+            dots = len(target) - len(target.lstrip("."))
+            base = package.rsplit(".", dots - 1)[0] if dots > 1 else package
+            identifier = f"{base}.{target.lstrip('.')}"
+        elif target.split(".")[0] == PACKAGE:
+            identifier = target
+        else:  # a name of this module, else of its package
+            identifier = f"{module}.{target}"
+            slug = f' slug="{html.escape(f"{package}.{target}")}"'
+        shown = target.lstrip(".").rsplit(".", 1)[-1] if short else target.lstrip(".")
+        code = f"<code>{html.escape(shown)}</code>"
+        return f'<autoref identifier="{html.escape(identifier)}"{slug} optional>{code}</autoref>'
+
+    return _ROLE.sub(link, html_text)
+
+
 def on_page_content(html_text: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    if page.file.src_uri == API_INDEX:  # the modules' summaries: names are resolved from the package
+        return _role_links(html_text, PACKAGE, True)
+    if page.file.src_uri.startswith("api/"):
+        return _role_links(html_text, *_page_module(page.file.src_uri))
     if not page.file.src_uri.endswith(".ipynb"):
         return html_text
     html_text = _MATHJAX2_CONFIG.sub("", html_text)
