@@ -321,8 +321,8 @@ def dataset_bits_totals(
             dims = 3 * crop_size * crop_size
             return float(np.sum(bits)) * dims, float(len(bits) * dims)
         logger.info("some images are smaller than %d pixels: bits/dim over whole images instead of crops", crop_size)
-    n = len(data) if max_images is None else min(max_images, len(data))
-    rows = per_image_bits_per_dim(model, data, max_images, progress, only=range(rank, n, world_size))
+    share = range(rank, len(data), world_size)  # per_image_bits_per_dim drops those past max_images
+    rows = per_image_bits_per_dim(model, data, max_images, progress, only=share)
     return float(sum(b * d for b, d in rows)), float(sum(d for _, d in rows))
 
 
