@@ -9,8 +9,12 @@ the paper against it, so that numbering cannot drift.
 
 A citation is taken to be of Winkler et al. unless another paper's author is named closer
 before it (e.g. "Kingma & Dhariwal 2018, §3.2", "Dinh et al. 2017, §4.1") or it is followed
-by "of <author>". In a bibliographic line (one that names the paper's title or arXiv id) only
-the number is checked, since the line says nothing about the subject.
+by "of <author>". A bibliographic line (one that names the paper's title or arXiv id, such as a
+docstring's "References:" entry) says little about its subject itself, so there each cited item is
+checked on its own against the whole passage the line belongs to: the docstring of a ``.py``
+file, the section of a Markdown file (heading to heading), the notebook cell. The title and the
+arXiv id are left out of that passage, since "Conditional Normalizing Flows" would otherwise
+match most subjects.
 
 References:
     Winkler, Worrall, Hoogeboom, Welling. Learning Likelihoods with Conditional Normalizing
@@ -283,7 +287,9 @@ class Citation:
         text: The matched citation.
         context: The words around it (the citation itself blanked out).
         winkler: Whether the citation is attributed to Winkler et al.
-        bibliographic: Whether it sits in a reference line (only the number is checked there).
+        bibliographic: Whether it sits in a reference line; its ``context`` is then the whole
+            passage (docstring, Markdown section or cell) without the paper's title, and each
+            item of its group must match on its own.
         group: All numbers of the citation it belongs to (``("5", "6", "8")`` for "Tables 5, 6 and 8").
     """
 
@@ -330,6 +336,33 @@ def _context(lines: list[str], lineno: int) -> str:
     return "\n".join(lines[lo:hi])
 
 
+_TITLE = re.compile(r"Learning Likelihoods with Conditional Normali[sz]ing Flows|arXiv:\s*1912\.00042", re.IGNORECASE)
+
+
+def _passage(text: str, lines: list[str], lineno: int, pos: int, where: str) -> str:
+    """The passage a bibliographic line belongs to, without the paper's title.
+
+    A ``.py`` file: the docstring around ``pos`` (or three lines either side outside one). A
+    Markdown file: the lines from the heading above to the next heading. A notebook cell: the cell.
+    """
+    if where.endswith(".py"):
+        quotes = [m.start() for m in re.finditer(r'"""', text)]
+        before = [q for q in quotes if q < pos]
+        if len(before) % 2 == 1:  # inside a docstring
+            after = [q for q in quotes if q > pos]
+            passage = text[before[-1] : after[0] if after else len(text)]
+        else:
+            passage = _context(lines, lineno)
+    elif where.endswith(".md"):
+        heads = [i for i, line in enumerate(lines) if line.startswith("#")]
+        lo = max([i for i in heads if i <= lineno], default=0)
+        hi = min([i for i in heads if i > lineno], default=len(lines))
+        passage = "\n".join(lines[lo:hi])
+    else:
+        passage = text
+    return _TITLE.sub(" ", passage)
+
+
 def find_citations(text: str, where: str, line_offset: int = 0) -> Iterator[Citation]:
     """Every numbered citation in ``text`` with its attribution and neighbourhood.
 
@@ -348,8 +381,10 @@ def find_citations(text: str, where: str, line_offset: int = 0) -> Iterator[Cita
     for kind, pattern in _PATTERNS.items():
         for m in pattern.finditer(text):
             lineno = max(i for i, s in enumerate(starts) if s <= m.start())
-            context = _context(lines, lineno).replace(m.group(0), " ")
             nearby = "\n".join(lines[max(0, lineno - 1) : lineno + 1])
+            bibliographic = bool(_BIBLIOGRAPHIC.search(nearby))
+            around = _passage(text, lines, lineno, m.start(), where) if bibliographic else _context(lines, lineno)
+            context = around.replace(m.group(0), " ")
             before = text[max(0, m.start() - 200) : m.start()]
             after = text[m.end() : m.end() + 40]
             numbers = _numbers(kind, m.group(1))
@@ -361,7 +396,7 @@ def find_citations(text: str, where: str, line_offset: int = 0) -> Iterator[Cita
                     text=m.group(0),
                     context=context,
                     winkler=_attributed_to_winkler(before, after),
-                    bibliographic=bool(_BIBLIOGRAPHIC.search(nearby)),
+                    bibliographic=bibliographic,
                     group=tuple(numbers),
                 )
 
@@ -369,8 +404,9 @@ def find_citations(text: str, where: str, line_offset: int = 0) -> Iterator[Cita
 def check_citation(c: Citation) -> str | None:
     """``None`` when a citation of Winkler et al. names an existing item with a matching subject, else why not.
 
-    For a citation of several items, the neighbourhood must match the subject of at least one
-    of them (each must exist).
+    For a citation of several items in running text, the neighbourhood must match the subject of
+    at least one of them (each must exist); in a bibliographic line, whose passage is wider, each
+    item must match on its own.
     """
     if not c.winkler:
         return None
@@ -378,8 +414,8 @@ def check_citation(c: Citation) -> str | None:
     if c.number not in items:
         return f"{c.where}: {c.text!r} cites {c.kind} {c.number}, which the paper does not have"
     item = items[c.number]
-    group = [items[n] for n in c.group if n in items] or [item]
-    if c.bibliographic or any(re.search(i.keywords, c.context, re.IGNORECASE) for i in group):
+    group = [item] if c.bibliographic else [items[n] for n in c.group if n in items] or [item]
+    if any(re.search(i.keywords, c.context, re.IGNORECASE) for i in group):
         return None
     return (
         f"{c.where}: {c.text!r} cites {c.kind} {c.number} of the paper ({item.subject}), but nothing nearby is "

@@ -16,7 +16,9 @@ Shapes for an input ``[B, C, H, W]``: level $l$ (from 0) works at
 
 References:
     Kingma, Dhariwal. Glow. NeurIPS 2018.
-    Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §3, Fig. 2.
+    Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §3.1 (the
+    conditional prior, split prior and coupling) and §5.1, "Implementation Details" (levels of
+    $K$ steps, half factored out per level); the paper has no figure of this architecture.
 """
 
 from __future__ import annotations

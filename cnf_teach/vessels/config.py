@@ -1,4 +1,4 @@
-"""Settings of the vessel models: :class:`SegConfig` and its presets.
+"""Settings of the vessel models (flow, VGG feature extractor, coupling net): :class:`SegConfig` and its presets.
 
 References:
     Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §5.2 and
