@@ -13,6 +13,7 @@ Usage::
 
     python tutorials/tools/make_student.py           # (re)write tutorials/student/
     python tutorials/tools/make_student.py --check   # exit 1 if tutorials/student/ is out of sync
+    python tutorials/tools/make_student.py 03 05     # only the chapters named (by number or file name)
 
 ``make student`` runs the first form; the test suite runs the second.
 """
@@ -58,12 +59,14 @@ def render(path: Path) -> str:
     return nbformat.writes(student_notebook(nb)) + "\n"
 
 
-def sync(tutorials: Path = TUTORIALS, check: bool = False) -> list[str]:
+def sync(tutorials: Path = TUTORIALS, check: bool = False, only: list[str] | None = None) -> list[str]:
     """Write (or, with ``check``, compare) the student versions of every solution notebook.
 
     Args:
         tutorials: The folder holding the solution notebooks; students go to ``tutorials/student``.
         check: Only compare: write nothing.
+        only: Chapter numbers (``"03"``) or notebook names: handle only these; stale student
+            notebooks are then left alone.
 
     Returns:
         One line per student notebook that was (or, with ``check``, would be) created, changed or
@@ -71,6 +74,12 @@ def sync(tutorials: Path = TUTORIALS, check: bool = False) -> list[str]:
     """
     out_dir = tutorials / "student"
     sources = sorted(tutorials.glob(PATTERN))
+    if only:
+        wanted = {name.removesuffix(".ipynb") for name in only}
+        sources = [s for s in sources if s.stem in wanted or s.name[:2] in wanted]
+        unknown = wanted - {s.stem for s in sources} - {s.name[:2] for s in sources}
+        if unknown:
+            raise ValueError(f"no solution notebook for {sorted(unknown)}: name chapters as 03 or 03_glow_multiscale")
     problems: list[str] = []
     expected = set()
     for src in sources:
@@ -84,7 +93,7 @@ def sync(tutorials: Path = TUTORIALS, check: bool = False) -> list[str]:
         if not check:
             out_dir.mkdir(exist_ok=True)
             dst.write_text(text, encoding="utf-8")
-    for stale in sorted(out_dir.glob(PATTERN)):
+    for stale in sorted(out_dir.glob(PATTERN)) if not only else []:
         if stale.name not in expected:
             problems.append(f"no solution notebook for student/{stale.name}")
             if not check:
@@ -96,8 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if student/ is out of sync")
     parser.add_argument("--tutorials", type=Path, default=TUTORIALS, help="folder of the solution notebooks")
+    parser.add_argument("chapters", nargs="*", help="only these chapters (03 or 03_glow_multiscale); default all")
     args = parser.parse_args(argv)
-    problems = sync(args.tutorials, check=args.check)
+    try:
+        problems = sync(args.tutorials, check=args.check, only=args.chapters)
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
     if args.check:
         if problems:
             print("The student notebooks are out of sync with the solutions (run `make student`):")
