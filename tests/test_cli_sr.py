@@ -256,15 +256,15 @@ def test_sr_comparison_figure_has_one_panel_per_method() -> None:
 
     matplotlib.use("Agg")
     from cnf_teach.super_resolution import SRConfig, SuperResolutionBaseline, SuperResolutionCNF
-    from cnf_teach.super_resolution.figures import PAPER_TEMPERATURES, sr_comparison_figure, sr_panels
+    from cnf_teach.super_resolution.figures import FIG3_TEMPERATURES, sr_comparison_figure, sr_panels
 
     config = SRConfig.tiny()
     lr = torch.randint(0, 256, (3, 10, 10), dtype=torch.uint8)  # padded to 12x12 for the flow, cropped back
     hr = torch.randint(0, 256, (3, 20, 20), dtype=torch.uint8)
     panels = sr_panels(lr, hr, SuperResolutionCNF(config), SuperResolutionBaseline(config))
     titles = [t for t, _ in panels]
-    assert titles[:3] == ["LR", "bicubic", "baseline (mode)"] and titles[-1] == "HR"
-    assert len(titles) == 4 + len(PAPER_TEMPERATURES) == 8
+    assert titles[:2] == ["LR", "bicubic"] and titles[-3:] == ["baseline sample", "baseline mode (ours)", "HR"]
+    assert len(titles) == 5 + len(FIG3_TEMPERATURES) == 8
     assert all(img.shape == (20, 20, 3) for _, img in panels[1:])
     fig = sr_comparison_figure([panels, panels])
     assert len(fig.axes) == 16
