@@ -46,7 +46,7 @@ from .drive_format import (
     write_drive_split,
 )
 
-# The loader needs DriveDataset as a type only, so importing it here makes no cycle.
+# Re-exported: the loader batches any padded split; it does not import this module.
 from .drive_loader import DeviceDriveLoader
 
 __all__ = [
@@ -161,11 +161,17 @@ class DriveDataset(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def _window(self) -> tuple[int, int]:
-        """The top-left corner of a random ``crop`` x ``crop`` window of the padded canvas."""
+    def random_window(self) -> tuple[int, int]:
+        """The top-left corner of a random ``crop`` x ``crop`` window of the padded canvas.
+
+        Draws two numbers from the dataset's generator (the global one when it has none);
+        :class:`DeviceDriveLoader` calls it in the same order as :meth:`__getitem__`.
+        """
         top = int(torch.randint(0, self.size[0] - self.crop + 1, (1,), generator=self.generator))
         left = int(torch.randint(0, self.size[1] - self.crop + 1, (1,), generator=self.generator))
         return top, left
+
+    _window = random_window  # the name before it was public
 
     def padded(self, index: int) -> tuple[Tensor, Tensor, Tensor, Tensor | None, tuple[int, int, int, int]]:
         """Item ``index`` padded, before augmentation and cropping: ``(x, y, mask, y2 or None, box)``."""
@@ -184,7 +190,7 @@ class DriveDataset(Dataset):
         if self.augment is not None:
             x, y, mask = self.augment(x, y, mask, self.generator)
         if self.crop is not None:
-            top, left = self._window()
+            top, left = self.random_window()
             window = (top, left, self.crop, self.crop)
             x, y, mask = (crop_back(t, window) for t in (x, y, mask))
             y2 = crop_back(y2, window) if y2 is not None else None

@@ -7,15 +7,15 @@ of batching a :class:`~cnf_teach.data.drive.DriveDataset` (the first is a ``Data
 with its own concerns: device memory, the order of random draws, and each process's share
 under ``torch.distributed``.
 
-It uses the dataset only through its attributes (``padded``, ``_window``, ``augment``, ``crop``,
-``generator``), so it imports :class:`~cnf_teach.data.drive.DriveDataset` for type checking
-only: :mod:`cnf_teach.data.drive` re-exports this loader, and a run-time import back would be a cycle.
+It uses the dataset only through what :class:`PaddedSplit` names (``padded``, ``random_window``,
+``augment``, ``crop``, ``generator``), so it does not import :mod:`cnf_teach.data.drive`, which
+re-exports this loader: the two modules make no circle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -23,19 +23,52 @@ from torch import Tensor
 from ..utils import process_share
 from .augment import warp_batch
 
-if TYPE_CHECKING:  # a type only: drive.py imports this module, so a run-time import would be a cycle
-    from .drive import DriveDataset
+__all__ = ["DeviceDriveLoader", "PaddedSplit"]
 
-__all__ = ["DeviceDriveLoader"]
+
+class PaddedSplit(Protocol):
+    """What :class:`DeviceDriveLoader` needs of a data set; :class:`~cnf_teach.data.drive.DriveDataset` has it.
+
+    Attributes:
+        augment: ``None``, or an augmentation with ``sample_matrix(generator)`` and ``batch``.
+        crop: Side of the random square window of each item, or ``None`` for whole images.
+        generator: The random generator of the augmentation and the windows (``None``: the global one).
+
+    Examples:
+        >>> import tempfile
+        >>> from cnf_teach.data.drive import DriveDataset
+        >>> from cnf_teach.data.drive_loader import PaddedSplit
+        >>> from cnf_teach.data.synthetic_retina import RetinaConfig, make_synthetic_drive
+        >>> config = RetinaConfig(height=16, width=16)
+        >>> with tempfile.TemporaryDirectory() as root:
+        ...     _ = make_synthetic_drive(root, num_train=1, num_test=0, config=config, mc_samples=0)
+        ...     split: PaddedSplit = DriveDataset(root, multiple=8, crop=8, seed=0)
+        >>> len(split), split.crop, [t.shape[-1] for t in split.padded(0)[:3]], split.random_window()
+        (1, 8, [16, 16, 16], (8, 0))
+    """
+
+    augment: Any
+    crop: int | None
+    generator: torch.Generator | None
+
+    def __len__(self) -> int: ...
+
+    def padded(self, index: int) -> tuple[Tensor, Tensor, Tensor, Tensor | None, tuple[int, int, int, int]]:
+        """Item ``index`` padded: ``(x [3, P, P], y [1, P, P], mask [1, P, P], y2 or None, box)``."""
+        ...
+
+    def random_window(self) -> tuple[int, int]:
+        """The top-left corner of a random ``crop`` x ``crop`` window (draws from ``generator``)."""
+        ...
 
 
 class DeviceDriveLoader:
-    """Batches of a :class:`DriveDataset` kept on ``device`` and augmented there.
+    """Batches of a :class:`~cnf_teach.data.drive.DriveDataset` kept on ``device`` and augmented there.
 
     The padded images are stacked on the device once; each batch is gathered, warped by
     ``dataset.augment`` (which needs a ``batch`` method, as
     :class:`cnf_teach.data.augment.JointAugment` has) and cropped on the device. The random
-    numbers are drawn item by item in the order :meth:`DriveDataset.__getitem__` draws them
+    numbers are drawn item by item in the order :meth:`~cnf_teach.data.drive.DriveDataset.__getitem__` draws them
     (the map, then the crop window) from the dataset's generator, so a batch equals the
     default-collated items of a ``DataLoader`` over the same dataset, indices and generator
     state (up to floating-point rounding on a GPU).
@@ -74,7 +107,7 @@ class DeviceDriveLoader:
 
     def __init__(
         self,
-        dataset: DriveDataset,
+        dataset: PaddedSplit,
         batch_size: int,
         device: str | torch.device,
         seed: int = 0,
@@ -141,7 +174,7 @@ class DeviceDriveLoader:
             if ds.augment is not None:
                 matrices.append(ds.augment.sample_matrix(generator))
             if ds.crop is not None:
-                windows.append(ds._window())
+                windows.append(ds.random_window())
         if matrices:
             m = torch.stack(matrices)  # [B, 2, 2]
             x, y, mask = warp_batch(x, m, "bilinear"), warp_batch(y, m, "nearest"), warp_batch(mask, m, "nearest")

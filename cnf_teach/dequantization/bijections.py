@@ -35,7 +35,7 @@ from ..flows.coupling import AffineCoupling
 from ..flows.squeeze import Squeeze
 from ..nets.coupling_nets import MLP, CouplingConvNet, zero_init_
 from ..utils import high_precision, sum_except_batch, to_high_precision
-from .checks import _keep_in_bin
+from .checks import keep_in_bin
 
 __all__ = ["ConditionalAffine", "ConditionalNoiseFlow", "HalfLineSoftplus", "SigmoidToBin"]
 
@@ -78,7 +78,7 @@ class SigmoidToBin(Bijection):
     def forward(self, w: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if h is None or h.shape != w.shape:
             raise ValueError("SigmoidToBin needs the bin indices y (shaped like its input) as h")
-        v = _keep_in_bin((h + torch.sigmoid(w)) / self.num_bins, h, self.num_bins)
+        v = keep_in_bin((h + torch.sigmoid(w)) / self.num_bins, h, self.num_bins)
         log_du = -F.softplus(-w) - F.softplus(w)  # log sigma'(w)
         logdet = sum_except_batch(log_du) - w[0].numel() * math.log(self.num_bins)
         return v, logdet

@@ -6,7 +6,7 @@ number without meaning, and nothing else would notice. :func:`check_discrete` an
 :func:`check_binary` say what is wrong and how to fix it. Each costs one host sync and is skipped
 inside ``torch.compile``; validate the data on the loader's side there.
 
-:func:`_keep_in_bin` guards the other edge of the same contract: a sample computed in floating
+:func:`keep_in_bin` guards the other edge of the same contract: a sample computed in floating
 point must stay in the bin of its $y$.
 
 Its own file because every dequantizer (and :mod:`cnf_teach.baselines`, for the same data) calls
@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..utils import is_compiling
 
-__all__ = ["check_binary", "check_discrete"]
+__all__ = ["check_binary", "check_discrete", "keep_in_bin"]
 
 
 def check_discrete(y: Tensor, num_bins: int, name: str = "y") -> None:
@@ -75,7 +75,7 @@ def check_binary(y: Tensor, name: str = "y") -> None:
         )
 
 
-def _keep_in_bin(v: Tensor, y: Tensor, num_bins: int) -> Tensor:
+def keep_in_bin(v: Tensor, y: Tensor, num_bins: int) -> Tensor:
     """Clamp $v$ into $[y/K, (y+1)/K)$ *in floating point*.
 
     $(y + u)/K$ with $u < 1$ can round up to $(y+1)/K$ (in float32, $255 + u$ rounds to 256
@@ -85,3 +85,6 @@ def _keep_in_bin(v: Tensor, y: Tensor, num_bins: int) -> Tensor:
     lo = y / num_bins
     hi = (y + 1) / num_bins
     return torch.minimum(torch.maximum(v, lo), torch.nextafter(hi, hi - 1))
+
+
+_keep_in_bin = keep_in_bin  # the name before it was public

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..utils import high_precision, to_high_precision
-from .checks import _keep_in_bin, check_discrete
+from .checks import check_discrete, keep_in_bin
 
 __all__ = ["UniformDequantization"]
 
@@ -70,7 +70,7 @@ class UniformDequantization(nn.Module):
         """
         check_discrete(y, self.num_bins)
         y = to_high_precision(y)  # integers and bf16 -> float32
-        v = _keep_in_bin((y + torch.rand_like(y)) / self.num_bins, y, self.num_bins)
+        v = keep_in_bin((y + torch.rand_like(y)) / self.num_bins, y, self.num_bins)
         log_q = y.new_full((y.shape[0],), y[0].numel() * math.log(self.num_bins))
         return v, log_q
 

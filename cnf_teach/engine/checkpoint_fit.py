@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint_validation import CheckpointError, _first_line, _is_int, _is_number
+from .checkpoint_validation import CheckpointError, first_line, is_int, is_number
 
 __all__ = ["check_optimizer_state", "check_same_structure", "load_model_state", "rebuild_model"]
 
@@ -67,7 +67,7 @@ def load_model_state(model: nn.Module, state: Any, source: str = "the checkpoint
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, ValueError, TypeError) as err:
-        raise CheckpointError(f"{source} does not fit the model ({_first_line(err)})") from None
+        raise CheckpointError(f"{source} does not fit the model ({first_line(err)})") from None
     return model
 
 
@@ -93,7 +93,7 @@ def rebuild_model(build: Callable[[], nn.Module], state: Any, source: str = "the
     try:
         model = build()
     except Exception as err:  # noqa: BLE001 - a stored config may fail in any way
-        raise CheckpointError(f"{source}: its model config does not build a model ({_first_line(err)})") from None
+        raise CheckpointError(f"{source}: its model config does not build a model ({first_line(err)})") from None
     return load_model_state(model, state, source)
 
 
@@ -133,7 +133,7 @@ def check_same_structure(value: Any, template: Any, where: str) -> None:
     elif isinstance(template, bool) or template is None or isinstance(template, str):
         if type(value) is not type(template):
             raise CheckpointError(f"{where} must be {type(template).__name__}, got {type(value).__name__}")
-    elif _is_number(template) and not _is_number(value):
+    elif is_number(template) and not is_number(value):
         raise CheckpointError(f"{where} must be a number, got {type(value).__name__}")
 
 
@@ -162,7 +162,7 @@ def check_optimizer_state(optimizer: torch.optim.Optimizer, state: Any, source: 
     if not isinstance(per_param, dict):
         raise CheckpointError(f"{where}.state must be a dict")
     for index, entry in per_param.items():
-        if not _is_int(index) or not 0 <= index < len(params):
+        if not is_int(index) or not 0 <= index < len(params):
             raise CheckpointError(f"{where}.state has an entry {index!r} for no parameter of this model")
         if not isinstance(entry, dict):
             raise CheckpointError(f"{where}.state[{index}] must be a dict")
@@ -171,7 +171,7 @@ def check_optimizer_state(optimizer: torch.optim.Optimizer, state: Any, source: 
         param = params[index]
         for key, value in entry.items():
             if key == "step":
-                ok = _is_number(value) or (
+                ok = is_number(value) or (
                     isinstance(value, torch.Tensor) and value.dim() == 0 and value.is_floating_point()
                 )
                 if not ok or float(value) < 0:

@@ -21,18 +21,19 @@ import torch
 from torch import nn
 
 from .checkpoint_validation import (
-    _CONVERT_HINT,
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
+    CONVERT_HINT,
     CheckpointError,
-    _check_plain,
-    _first_line,
+    check_plain,
+    first_line,
     validate_checkpoint,
 )
 
-__all__ = ["load_checkpoint", "save_checkpoint", "save_weights"]
+__all__ = ["ZIP_MAGIC", "check_archive", "load_checkpoint", "save_checkpoint", "save_weights"]
 
-_ZIP_MAGIC = b"PK\x03\x04"
+#: The first bytes of a zip archive, which every checkpoint in the safe format is.
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 # --- saving ------------------------------------------------------------------------------------
@@ -49,7 +50,7 @@ def save_checkpoint(state: Mapping[str, Any], path: str | os.PathLike) -> Path:
     path = Path(path)
     ckpt = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION}
     ckpt.update({k: v for k, v in state.items() if k not in ("format", "version")})
-    _check_plain(ckpt, "checkpoint")
+    check_plain(ckpt, "checkpoint")
     validate_checkpoint(ckpt, "checkpoint")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -98,7 +99,7 @@ def _pickled_objects_message(path: Path, names: list[str]) -> str:
         what = "pickled Python objects"
     return (
         f"{path} was not loaded: it holds {what}, and unpickling can run arbitrary code. If you trust its "
-        f"origin, convert it once: {_CONVERT_HINT.format(path=path)} --trust-pickle"
+        f"origin, convert it once: {CONVERT_HINT.format(path=path)} --trust-pickle"
     )
 
 
@@ -110,7 +111,7 @@ def _unsafe_globals(path: Path) -> list[str]:
         return []
 
 
-def _check_archive(path: Path) -> None:
+def check_archive(path: Path) -> None:
     """Raise unless ``path`` is an intact PyTorch zip archive (every member's checksum is verified)."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -122,7 +123,7 @@ def _check_archive(path: Path) -> None:
         raise
     except Exception as err:  # noqa: BLE001 - any failure to read the archive means damage
         raise CheckpointError(
-            f"{path} is not a readable checkpoint: damaged or truncated ({_first_line(err)})"
+            f"{path} is not a readable checkpoint: damaged or truncated ({first_line(err)})"
         ) from None
     if bad is not None:
         raise CheckpointError(f"{path} is not a readable checkpoint: damaged ({bad} fails its checksum)")
@@ -150,14 +151,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         with path.open("rb") as f:
             head = f.read(4)
     except OSError as err:
-        raise CheckpointError(f"cannot read {path} ({_first_line(err)})") from None
+        raise CheckpointError(f"cannot read {path} ({first_line(err)})") from None
     if not head:
         raise CheckpointError(f"{path} is not a readable checkpoint (the file is empty)")
-    if head != _ZIP_MAGIC:
+    if head != ZIP_MAGIC:
         if head[:1] == b"\x80":  # a pickle: a bare one, or PyTorch's legacy (pre-zip) format
             raise CheckpointError(_pickled_objects_message(path, []))
         raise CheckpointError(f"{path} is not a readable checkpoint (not a PyTorch file)")
-    _check_archive(path)
+    check_archive(path)
     unsafe = _unsafe_globals(path)
     if unsafe:
         raise CheckpointError(_pickled_objects_message(path, unsafe))
@@ -167,10 +168,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         if "weights only" in str(err).lower():
             raise CheckpointError(_pickled_objects_message(path, [])) from None
         raise CheckpointError(
-            f"{path} is not a readable checkpoint: damaged or truncated ({_first_line(err)})"
+            f"{path} is not a readable checkpoint: damaged or truncated ({first_line(err)})"
         ) from None
     except Exception as err:  # noqa: BLE001 - any other failure of the safe loader means damage
         raise CheckpointError(
-            f"{path} is not a readable checkpoint: damaged or truncated ({_first_line(err)})"
+            f"{path} is not a readable checkpoint: damaged or truncated ({first_line(err)})"
         ) from None
     return validate_checkpoint(ckpt, str(path))

@@ -3,7 +3,7 @@
 Every entry of a checkpoint is checked before anything is restored, so that a malformed or
 hostile file fails with one line: :func:`validate_checkpoint` checks the structure of the whole
 dict (the entries listed in :mod:`cnf_teach.engine.checkpoint`, random states included) and
-``_check_plain`` that an entry is tensors and plain data only. These checks need nothing but the
+``check_plain`` that an entry is tensors and plain data only. These checks need nothing but the
 dict; whether its tensors fit a particular model or optimizer is :mod:`.checkpoint_fit`'s job.
 Its own file, and the lowest of the checkpoint modules: the others import
 :class:`CheckpointError` from here.
@@ -22,7 +22,12 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
     "TRAINING_KEYS",
+    "CONVERT_HINT",
     "CheckpointError",
+    "check_plain",
+    "first_line",
+    "is_int",
+    "is_number",
     "validate_checkpoint",
 ]
 
@@ -35,7 +40,8 @@ CHECKPOINT_VERSION = 2
 TRAINING_KEYS = ("config", "optimizer", "scheduler", "step", "rng", "data")
 
 _MAX_MESSAGE = 600
-_CONVERT_HINT = "cnf-teach convert-checkpoint {path} NEW.pt"
+#: How the one-line errors name the conversion of an older checkpoint.
+CONVERT_HINT = "cnf-teach convert-checkpoint {path} NEW.pt"
 
 
 class CheckpointError(ValueError):
@@ -62,7 +68,8 @@ class CheckpointError(ValueError):
         super().__init__(text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "...")
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
+    """``"TypeName: first line of the message"``: an error of a library, shortened for a one-line message."""
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
@@ -75,7 +82,7 @@ _PLAIN_SEQUENCES = (list, tuple)
 _PLAIN_TENSORS = (torch.Tensor, nn.Parameter)
 
 
-def _check_plain(value: Any, where: str) -> None:
+def check_plain(value: Any, where: str) -> None:
     """Raise unless ``value`` is tensors and plain data only (what ``weights_only`` loading builds)."""
     kind = type(value)
     if kind in _PLAIN_SCALARS or kind in _PLAIN_TENSORS:
@@ -84,11 +91,11 @@ def _check_plain(value: Any, where: str) -> None:
         for k, v in value.items():
             if type(k) not in (str, int):
                 raise CheckpointError(f"{where} has a key of type {type(k).__name__}; keys must be strings or integers")
-            _check_plain(v, f"{where}.{k}")
+            check_plain(v, f"{where}.{k}")
         return
     if kind in _PLAIN_SEQUENCES:
         for i, v in enumerate(value):
-            _check_plain(v, f"{where}[{i}]")
+            check_plain(v, f"{where}[{i}]")
         return
     raise CheckpointError(
         f"{where} is a {kind.__module__}.{kind.__qualname__}; a checkpoint holds only tensors, dicts, lists, "
@@ -98,11 +105,13 @@ def _check_plain(value: Any, where: str) -> None:
 
 
 # --- validation --------------------------------------------------------------------------------
-def _is_int(x: Any) -> bool:
+def is_int(x: Any) -> bool:
+    """Whether ``x`` is an ``int`` (not a ``bool``)."""
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _is_number(x: Any) -> bool:
+def is_number(x: Any) -> bool:
+    """Whether ``x`` is an ``int`` or a ``float`` (not a ``bool``)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
@@ -139,11 +148,11 @@ def _check_rng(state: Any, where: str) -> None:
     if not isinstance(npy, dict) or npy.get("bit_generator") != "MT19937":
         raise CheckpointError(f"{where}.numpy must be a dict with bit_generator 'MT19937'")
     _check_words(npy.get("key"), f"{where}.numpy.key", 624)
-    if not (_is_int(npy.get("pos")) and 0 <= npy["pos"] <= 624):
+    if not (is_int(npy.get("pos")) and 0 <= npy["pos"] <= 624):
         raise CheckpointError(f"{where}.numpy.pos must be an integer in [0, 624]")
     if npy.get("has_gauss") not in (0, 1) or isinstance(npy.get("has_gauss"), bool):
         raise CheckpointError(f"{where}.numpy.has_gauss must be 0 or 1")
-    if not _is_number(npy.get("cached_gaussian")):
+    if not is_number(npy.get("cached_gaussian")):
         raise CheckpointError(f"{where}.numpy.cached_gaussian must be a number")
     py = state["python"]
     if not isinstance(py, dict) or py.get("version") != 3 or isinstance(py.get("version"), bool):
@@ -151,7 +160,7 @@ def _check_rng(state: Any, where: str) -> None:
     _check_words(py.get("state"), f"{where}.python.state", 625)
     if int(py["state"][-1]) > 624:
         raise CheckpointError(f"{where}.python.state ends with a position above 624")
-    if not (py.get("gauss_next") is None or _is_number(py.get("gauss_next"))):
+    if not (py.get("gauss_next") is None or is_number(py.get("gauss_next"))):
         raise CheckpointError(f"{where}.python.gauss_next must be a number or None")
     if "cuda" in state:
         if not isinstance(state["cuda"], (list, tuple)):
@@ -165,7 +174,7 @@ def _check_rng(state: Any, where: str) -> None:
 def _check_training_state(ckpt: Mapping[str, Any], source: str) -> None:
     for key in TRAINING_KEYS:
         _need(ckpt, key, source)
-    if not (_is_int(ckpt["step"]) and ckpt["step"] >= 0):
+    if not (is_int(ckpt["step"]) and ckpt["step"] >= 0):
         raise CheckpointError(f"{source}: 'step' must be an integer >= 0, got {ckpt['step']!r}")
     for key in ("config", "scheduler"):
         if not isinstance(ckpt[key], dict):
@@ -178,7 +187,7 @@ def _check_training_state(ckpt: Mapping[str, Any], source: str) -> None:
     if not isinstance(data, dict):
         raise CheckpointError(f"{source}: 'data' must be a dict (epoch, batches, epoch_rng)")
     for key in ("epoch", "batches"):
-        if not (_is_int(data.get(key)) and data[key] >= 0):
+        if not (is_int(data.get(key)) and data[key] >= 0):
             raise CheckpointError(f"{source}: data.{key} must be an integer >= 0, got {data.get(key)!r}")
     if data.get("epoch_rng") is not None:
         _check_rng(data["epoch_rng"], f"{source}: data.epoch_rng")
@@ -187,7 +196,7 @@ def _check_training_state(ckpt: Mapping[str, Any], source: str) -> None:
         raise CheckpointError(f"{source}: 'metrics' must be a dict")
     for key in ("train", "eval"):
         part = metrics.get(key, {})
-        if not isinstance(part, dict) or not all(isinstance(k, str) and _is_number(v) for k, v in part.items()):
+        if not isinstance(part, dict) or not all(isinstance(k, str) and is_number(v) for k, v in part.items()):
             raise CheckpointError(f"{source}: metrics.{key} must map names to numbers")
 
 
@@ -203,13 +212,13 @@ def validate_checkpoint(ckpt: Any, source: str = "the checkpoint") -> dict[str, 
         if "task" in ckpt and "model" in ckpt:
             raise CheckpointError(
                 f"{source} was written by an older cnf-teach (no 'format' entry); convert it once: "
-                f"{_CONVERT_HINT.format(path=source)}"
+                f"{CONVERT_HINT.format(path=source)}"
             )
         raise CheckpointError(f"{source} is not a cnf-teach checkpoint (no 'format' entry; a bare PyTorch state dict?)")
     if ckpt["format"] != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{source} is not a cnf-teach checkpoint (format {ckpt['format']!r})")
     version = _need(ckpt, "version", source)
-    if not _is_int(version) or version < 2:
+    if not is_int(version) or version < 2:
         raise CheckpointError(f"{source} has an unknown format version {version!r}; this release reads version 2")
     if version > CHECKPOINT_VERSION:
         raise CheckpointError(
@@ -226,7 +235,7 @@ def validate_checkpoint(ckpt: Any, source: str = "the checkpoint") -> dict[str, 
         if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
             raise CheckpointError(f"{source}: model entry {name!r} is a {type(tensor).__name__}, not a tensor")
     for key in ("extra", "meta"):
-        _check_plain(ckpt.get(key), f"{source}: {key}")
+        check_plain(ckpt.get(key), f"{source}: {key}")
     if any(key in ckpt for key in TRAINING_KEYS):
         _check_training_state(ckpt, source)
     return ckpt

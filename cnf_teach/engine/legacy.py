@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint_io import _ZIP_MAGIC, _check_archive, load_checkpoint, save_checkpoint
-from .checkpoint_validation import CheckpointError, _first_line
-from .random_state import _native_rng_to_plain
+from .checkpoint_io import ZIP_MAGIC, check_archive, load_checkpoint, save_checkpoint
+from .checkpoint_validation import CheckpointError, first_line
+from .random_state import native_rng_to_plain
 
 __all__ = ["convert_legacy_checkpoint"]
 
@@ -64,10 +64,10 @@ def convert_legacy_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, *,
         raise FileNotFoundError(f"checkpoint {src} not found")
     old = None
     with src.open("rb") as f:
-        safe_candidate = f.read(4) == _ZIP_MAGIC
+        safe_candidate = f.read(4) == ZIP_MAGIC
     if safe_candidate:
         with contextlib.suppress(Exception):  # needs the unrestricted unpickler (or is no checkpoint)
-            _check_archive(src)
+            check_archive(src)
             old = torch.load(src, map_location="cpu", weights_only=True)
     if old is None:
         if not trust_pickle:
@@ -78,15 +78,15 @@ def convert_legacy_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, *,
         try:
             old = torch.load(src, map_location="cpu", weights_only=False)
         except Exception as err:  # noqa: BLE001 - anything the unpickler raises
-            raise CheckpointError(f"{src} cannot be read even unpickled ({_first_line(err)})") from None
+            raise CheckpointError(f"{src} cannot be read even unpickled ({first_line(err)})") from None
     if not isinstance(old, dict) or "task" not in old or "model" not in old:
         raise CheckpointError(f"{src} is not a cnf-teach checkpoint (no 'task' and 'model' entries)")
     new = {k: v for k, v in old.items() if k not in ("format", "version")}
     if isinstance(new.get("rng"), Mapping):
-        new["rng"] = _native_rng_to_plain(new["rng"])
+        new["rng"] = native_rng_to_plain(new["rng"])
     data = new.get("data")
     if isinstance(data, Mapping) and isinstance(data.get("epoch_rng"), Mapping):
-        new["data"] = {**data, "epoch_rng": _native_rng_to_plain(data["epoch_rng"])}
+        new["data"] = {**data, "epoch_rng": native_rng_to_plain(data["epoch_rng"])}
     if isinstance(new.get("model"), Mapping):
         new["model"] = dict(new["model"])  # an OrderedDict is plain, but a dict reads more simply
     new = {k: _to_plain(v) for k, v in new.items()}

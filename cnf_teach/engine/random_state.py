@@ -6,7 +6,7 @@ global and Python's generators, plus a data loader's own ``torch.Generator``;
 checkpoint (see :mod:`cnf_teach.engine.checkpoint`), so it is kept to what the safe loader reads:
 tensors, dicts, strings and numbers, never the tuples NumPy and Python hand out. Its own file
 because it touches no file and checks nothing: :mod:`.checkpoint_validation` checks a stored
-state before it is restored, and :mod:`.legacy` uses :func:`_native_rng_to_plain` to convert the
+state before it is restored, and :mod:`.legacy` uses :func:`native_rng_to_plain` to convert the
 tuples older releases pickled.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["rng_state", "set_rng_state"]
+__all__ = ["native_rng_to_plain", "rng_state", "set_rng_state"]
 
 
 def rng_state(loader: Any = None) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def set_rng_state(state: Mapping[str, Any], loader: Any = None) -> None:
         gen.set_state(state["loader"])
 
 
-def _native_rng_to_plain(state: Mapping[str, Any]) -> dict[str, Any]:
+def native_rng_to_plain(state: Mapping[str, Any]) -> dict[str, Any]:
     """A random state as the older format pickled it (NumPy and Python tuples) -> :func:`rng_state`'s form."""
     out = dict(state)
     npy = state.get("numpy")

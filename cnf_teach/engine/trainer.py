@@ -34,89 +34,39 @@ References:
     Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, Table 5 and
     §5.1 (Adam, learning rate $10^{-4}$, batch 64, 200k iterations for super-resolution).
 
-This module is longer than the package's other engine modules: :class:`Trainer` is one unit
-(set-up, step, evaluation, state and the loop), easier to read whole than split.
+This module holds what a learner reads first: the set-up and the loop with its time budget
+(:class:`Trainer`). The trainer's other jobs are its base classes, one module each:
+:class:`~.step.DeviceStep` (the step on the device and the divergence check,
+:mod:`cnf_teach.engine.step`), :class:`~.run_state.TrainerState` (checkpoints and exact
+resume, :mod:`cnf_teach.engine.run_state`) and :class:`~.collective.Collective` (what the DDP
+ranks reduce together, :mod:`cnf_teach.engine.collective`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 
-from ..flows.actnorm import data_init
 from ..progress import Progress
-from .checkpoint import (
-    CHECKPOINT_NAME,
-    CheckpointError,
-    check_optimizer_state,
-    check_same_structure,
-    load_checkpoint,
-    load_model_state,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-    validate_checkpoint,
-)
-from .config import TrainConfig, TrainingDiverged, lr_factor
-from .devices import resolve_device, to_device
+from .collective import Collective
+from .config import TrainConfig, lr_factor
+from .devices import resolve_device
 from .distributed import distributed_info, init_distributed
-from .evaluation import EvalFn, Shard, ShardedEval, all_reduce_totals, means
+from .evaluation import EvalFn, ShardedEval
+from .run_state import TrainerState
+from .step import DeviceStep, LossFn, LossModule, make_adam
 
-__all__ = ["Trainer"]
+__all__ = ["LossFn", "Trainer"]
 
 log = logging.getLogger(__name__)
 
-#: ``loss_fn(model, batch) -> (loss, metrics)``: a scalar tensor to minimise and a dict of
-#: floats (or 0-d tensors) to report, e.g. ``{"bpd": 3.2}``.
-LossFn = Callable[[nn.Module, Any], "tuple[Tensor, Mapping[str, float | Tensor]]"]
 
-
-def _make_adam(params: list[nn.Parameter], config: TrainConfig) -> tuple[torch.optim.Adam, bool]:
-    """Adam, fused when the parameters' device supports it; returns ``(optimizer, fused)``.
-
-    Only the fused implementation can skip an update on the device (its ``found_inf``), which
-    lets :meth:`Trainer.train_step` run without a host synchronisation.
-    """
-    try:
-        return torch.optim.Adam(params, lr=config.lr, betas=config.betas, fused=True), True
-    except (RuntimeError, ValueError):  # a device without fused Adam: the host checks every step
-        return torch.optim.Adam(params, lr=config.lr, betas=config.betas), False
-
-
-def _channels_last(batch: Any) -> Any:
-    """Image tensors (4-D, floating point) of a (nested) batch in channels-last memory format."""
-    if isinstance(batch, Tensor):
-        return batch.contiguous(memory_format=torch.channels_last) if batch.dim() == 4 else batch
-    if isinstance(batch, Mapping):
-        return {k: _channels_last(v) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(_channels_last(v) for v in batch)
-    return batch
-
-
-class _LossModule(nn.Module):
-    """Wraps ``loss_fn(model, batch)`` as a module, so DDP and ``torch.compile`` see one forward."""
-
-    def __init__(self, model: nn.Module, loss_fn: LossFn) -> None:
-        super().__init__()
-        self.model = model
-        self.loss_fn = loss_fn
-
-    def forward(self, batch: Any) -> tuple[Tensor, Mapping[str, Any]]:
-        return self.loss_fn(self.model, batch)
-
-
-class Trainer:
+class Trainer(TrainerState, DeviceStep, Collective):
     """Trains ``model`` by minimising ``loss_fn`` with Adam; see the module docstring.
 
     Args:
@@ -179,7 +129,7 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         if self.device.type == "cuda" and config.cudnn_benchmark:
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN time its algorithms once
-        self.optimizer, self._fused = _make_adam(list(self.model.parameters()), config)
+        self.optimizer, self._fused = make_adam(list(self.model.parameters()), config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config))
         self.step = 0
         self.epoch = 0
@@ -188,7 +138,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.last_eval: dict[str, float] = {}
         self._iterator: Iterator[Any] | None = None
-        self._loss_module: nn.Module = _LossModule(self.model, loss_fn)
+        self._loss_module: nn.Module = LossModule(self.model, loss_fn)
         self._wrapped: nn.Module | None = None  # DDP / compiled view, built lazily in fit()
         # Divergence on the device: a 0-d flag (1.0 once a step was non-finite; sticky) and the
         # first bad step's [loss, grad norm, step number]; read by the host in _check_diverged().
@@ -200,291 +150,6 @@ class Trainer:
         self.use_compile = config.compile and self.device.type == "cuda"
         if config.compile and not self.use_compile:
             log.warning("compile=True is only used on CUDA; running eagerly on %s", self.device)
-
-    # --- checkpoints ------------------------------------------------------------------------
-    @property
-    def checkpoint_path(self) -> Path | None:
-        """``out_dir/last.pt`` or ``None`` without an output folder."""
-        return Path(self.config.out_dir) / CHECKPOINT_NAME if self.config.out_dir else None
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything a checkpoint holds (see :func:`load_checkpoint`)."""
-        return {
-            "task": self.task,
-            "config": asdict(self.config),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "step": self.step,
-            "rng": rng_state(self.train_data),
-            "data": {"epoch": self.epoch, "batches": self.batches_in_epoch, "epoch_rng": self.epoch_rng},
-            "extra": self.extra_state,
-            "metrics": {"train": self.history[-1] if self.history else {}, "eval": self.last_eval},
-            "torch_version": str(torch.__version__),
-        }
-
-    def save(self, path: str | os.PathLike | None = None) -> Path | None:
-        """Write a checkpoint (rank 0 only) atomically; returns its path."""
-        path = path if path is not None else self.checkpoint_path
-        if path is None or self.rank != 0:
-            return None
-        return save_checkpoint(self.state_dict(), path)
-
-    def load(self, path_or_state: str | os.PathLike | Mapping[str, Any]) -> Trainer:
-        """Restore model, optimizer, scheduler, step, data position and random state.
-
-        Everything is checked against this trainer's model and optimizer before anything is
-        restored, so a bad checkpoint leaves the trainer as it was.
-
-        Raises:
-            ValueError: (one line) another task's checkpoint, a weights-only file, or entries
-                that do not fit this model, optimizer or data.
-        """
-        if isinstance(path_or_state, Mapping):
-            source = "the checkpoint"
-            ckpt = validate_checkpoint(dict(path_or_state), source)
-        else:
-            source = str(path_or_state)
-            ckpt = load_checkpoint(path_or_state)
-        return self._restore(ckpt, source)
-
-    def _restore(self, ckpt: Mapping[str, Any], source: str) -> Trainer:
-        """:meth:`load` of a checkpoint already read and checked by :func:`validate_checkpoint`."""
-        self._check_resumable(ckpt, source)
-        load_model_state(self.model, ckpt["model"], source)
-        try:
-            self.optimizer.load_state_dict(self._own_optimizer_flags(ckpt["optimizer"]))
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-        except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as err:
-            raise CheckpointError(f"{source}: cannot restore the optimizer ({err})") from None
-        self.step = ckpt["step"]
-        self._diverged.zero_()
-        data = ckpt["data"]
-        self.epoch = data["epoch"]
-        self.batches_in_epoch = data["batches"]
-        self.epoch_rng = data.get("epoch_rng")
-        metrics = ckpt.get("metrics", {})
-        self.history = [dict(metrics["train"])] if metrics.get("train") else []
-        self.last_eval = dict(metrics.get("eval", {}))
-        self._iterator = None
-        if self.epoch_rng is not None:
-            # Replay the interrupted epoch's order up to where it stopped ...
-            set_rng_state(self.epoch_rng, self.train_data)
-            self._iterator = self._new_epoch_iterator(record=False)
-            for _ in range(self.batches_in_epoch):
-                next(self._iterator)
-        # ... then continue from the checkpoint's exact random state.
-        set_rng_state(ckpt["rng"], self.train_data)
-        return self
-
-    def _own_optimizer_flags(self, state: Any) -> Any:
-        """``state`` with this optimizer's implementation flags (fused, foreach), copied not changed.
-
-        Which Adam implementation ran (fused or not) depends on the device, not on the run, so a
-        checkpoint written on one device resumes on another.
-        """
-        if not isinstance(state, Mapping) or not isinstance(state.get("param_groups"), list):
-            return state  # malformed: check_optimizer_state names the problem
-        own = self.optimizer.param_groups[0]
-        groups = [
-            {**g, **{k: own[k] for k in ("fused", "foreach") if k in own}} if isinstance(g, Mapping) else g
-            for g in state["param_groups"]
-        ]
-        return {**state, "param_groups": groups}
-
-    def _check_resumable(self, ckpt: Mapping[str, Any], source: str) -> None:
-        """Raise unless ``ckpt`` is a training checkpoint of this task that fits this trainer."""
-        if ckpt["task"] != self.task:
-            raise CheckpointError(
-                f"{source} was written by a {ckpt['task']!r} run, not {self.task!r}; use the matching command"
-            )
-        if "optimizer" not in ckpt:
-            raise CheckpointError(
-                f"{source} holds model weights only (no optimizer or random state): it rebuilds the model "
-                "but cannot resume training"
-            )
-        check_optimizer_state(self.optimizer, self._own_optimizer_flags(ckpt["optimizer"]), source)
-        check_same_structure(ckpt["scheduler"], self.scheduler.state_dict(), f"{source}: scheduler")
-        batches = ckpt["data"]["batches"]
-        if ckpt["data"].get("epoch_rng") is not None and hasattr(self.train_data, "__len__"):
-            if batches > len(self.train_data):
-                raise CheckpointError(
-                    f"{source} stopped after batch {batches} of an epoch, but this data has {len(self.train_data)} "
-                    "batches per epoch; resume with the data and batch size it was trained with"
-                )
-
-    @classmethod
-    def resume(
-        cls,
-        path: str | os.PathLike,
-        model: nn.Module,
-        loss_fn: LossFn,
-        train_data: Iterable[Any],
-        config: TrainConfig | None = None,
-        eval_fn: EvalFn | ShardedEval | None = None,
-        task: str = "sr",
-        extra_state: Any = None,
-    ) -> Trainer:
-        """A trainer restored from ``path``; ``config`` (e.g. with more ``steps``) overrides the stored one.
-
-        Raises:
-            FileNotFoundError: no file at ``path``.
-            ValueError: (one line) the file is not a checkpoint this trainer can resume.
-        """
-        ckpt = load_checkpoint(path)
-        if config is None:
-            try:
-                config = TrainConfig.from_dict(ckpt.get("config") or {})
-            except (TypeError, ValueError) as err:
-                raise CheckpointError(f"{path}: its training config is invalid ({err})") from None
-        extra = extra_state if extra_state is not None else ckpt.get("extra")
-        return cls(model, loss_fn, train_data, config, eval_fn, task, extra)._restore(ckpt, str(path))
-
-    # --- data -------------------------------------------------------------------------------
-    def _new_epoch_iterator(self, record: bool = True) -> Iterator[Any]:
-        if record:
-            self.epoch_rng = rng_state(self.train_data)
-            self.batches_in_epoch = 0
-        sampler = getattr(self.train_data, "sampler", None)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(self.epoch)
-        return iter(self.train_data)
-
-    def _next_batch(self) -> Any:
-        if self._iterator is None:
-            self._iterator = self._new_epoch_iterator()
-        try:
-            batch = next(self._iterator)
-        except StopIteration:
-            self.epoch += 1
-            self._iterator = self._new_epoch_iterator()
-            try:
-                batch = next(self._iterator)
-            except StopIteration:
-                raise ValueError("the training data yielded no batch; check the dataset and batch size") from None
-        self.batches_in_epoch += 1
-        return batch
-
-    # --- training ---------------------------------------------------------------------------
-    def _build_wrapped(self, first_batch: Any) -> nn.Module:
-        module = self._loss_module
-        if self.distributed or self.use_compile:
-            # Data-dependent initialisations (actnorm) eagerly, on each rank's own first batch, so
-            # that they never run inside a compiled graph; under DDP the constructor then
-            # broadcasts rank 0's parameters so that every rank starts equal.
-            data_init(self.model, lambda: module(first_batch))
-        if self.distributed:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
-            torch.manual_seed(self.config.seed + 1000 * self.rank + self.step)  # distinct noise per rank
-        if self.use_compile:
-            module = torch.compile(module)
-        return module
-
-    def _out_of_time(self, start: float, budget: float) -> bool:
-        """Whether the wall-clock budget is spent; under DDP any rank's clock decides for all.
-
-        The decision is all-reduced (max), so that every rank stops after the same step and none
-        waits for the others in a collective that never comes. The flag is a CPU tensor reduced
-        over a gloo group (:meth:`_host_group`): the hosts agree without waiting for the device,
-        which is still running the steps queued before.
-        """
-        spent = time.perf_counter() - start >= budget
-        if not self.distributed:
-            return spent
-        flag = torch.tensor([float(spent)])  # on the CPU: reading it never synchronises a GPU
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._host_group())
-        return bool(flag.item())
-
-    def _host_group(self) -> Any:
-        """A gloo process group for decisions the hosts take together (the default group on the CPU).
-
-        Created on first use, which every rank reaches at the same step (a collective call).
-        """
-        if self._host_pg is None:
-            self._host_pg = dist.group.WORLD if dist.get_backend() == "gloo" else dist.new_group(backend="gloo")
-        return self._host_pg
-
-    def _reduce(self, values: Tensor) -> Tensor:
-        if self.distributed:
-            values = values.clone()
-            dist.all_reduce(values)
-            values /= self.world_size
-        return values
-
-    def _metric(self, value: float | Tensor) -> Tensor:
-        """A metric as a 0-d float32 tensor on the device, without a host synchronisation."""
-        if isinstance(value, Tensor):
-            return value.detach().float().reshape(()).to(self.device)
-        return torch.full((), float(value), dtype=torch.float32, device=self.device)  # a fill, not a copy
-
-    def _device_step(self, batch: Any) -> tuple[list[str], Tensor]:
-        """One optimisation step that never waits for the device.
-
-        Returns the metric names and their (process-averaged) values as a float32 tensor on the
-        device, ``[loss, *metrics, grad_norm]``. A non-finite loss or gradient norm raises the
-        divergence flag on the device, and from then on no update is applied (fused Adam's
-        ``found_inf``); :meth:`_check_diverged` reports it. Without fused Adam the host checks
-        here, every step.
-        """
-        batch = to_device(batch, self.device)
-        if self.channels_last:
-            batch = _channels_last(batch)
-        if self._wrapped is None:
-            self._wrapped = self._build_wrapped(batch)
-        self.model.train()
-        autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
-        with autocast:
-            loss, metrics = self._wrapped(batch)
-        loss = loss.float()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        if self.config.grad_clip:
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
-        else:
-            grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.grad.detach() for p in params])))
-        names = ["loss", *metrics.keys(), "grad_norm"]
-        values = torch.stack([loss.detach(), *(self._metric(v) for v in metrics.values()), self._metric(grad_norm)])
-        values = self._reduce(values)  # [len(names)], equal on every rank
-        bad = (~(torch.isfinite(values[0]) & torch.isfinite(values[-1]))).float()  # 0-d
-        first = (bad > 0) & (self._diverged == 0)
-        info = torch.stack([values[0], values[-1], self._metric(self.step + 1)])
-        self._diverged_info = torch.where(first, info, self._diverged_info)
-        self._diverged = torch.maximum(self._diverged, bad)
-        if self._fused:
-            self.optimizer.found_inf = self._diverged  # skips the update (and Adam's step count) once diverged
-        else:
-            self._check_diverged()
-        self.optimizer.step()
-        self.scheduler.step()
-        self.step += 1
-        return names, values
-
-    def _check_diverged(self) -> None:
-        """Raise :class:`TrainingDiverged` if a step since the start was non-finite (one host sync).
-
-        The steps after the bad one applied no update; the trainer's step count and learning rate
-        are set back to the last good step, so its model, optimizer and step are those of the last
-        good step (the data position and random state are not rewound).
-
-        Raises:
-            TrainingDiverged: the loss or the gradient norm of a step was NaN or infinite.
-        """
-        flag, loss, grad_norm, bad_step = torch.cat([self._diverged.reshape(1), self._diverged_info]).tolist()
-        if not flag:
-            return
-        self.step = int(bad_step) - 1
-        self.scheduler.last_epoch = self.step
-        for group, base, factor in zip(
-            self.optimizer.param_groups, self.scheduler.base_lrs, self.scheduler.lr_lambdas, strict=True
-        ):
-            group["lr"] = base * factor(self.step)
-        where = f"; the last good checkpoint is {self.checkpoint_path}" if self._saved_once else ""
-        raise TrainingDiverged(
-            f"training diverged at step {int(bad_step)}: loss={loss}, grad norm={grad_norm}"
-            f"{where}. Lower the learning rate, enable gradient clipping, or check the data, then resume."
-        )
 
     def train_step(self, batch: Any) -> dict[str, float]:
         """One optimisation step on ``batch``; returns the (process-averaged) metrics.
@@ -500,47 +165,6 @@ class Trainer:
         out = dict(zip(names, values.tolist(), strict=True))
         out["lr"] = self.optimizer.param_groups[0]["lr"]
         return out
-
-    def evaluate(self) -> dict[str, float]:
-        """Evaluate with the model in eval mode (no gradients); every rank returns the same metrics.
-
-        A :class:`~.evaluation.ShardedEval` runs on every rank over its :class:`~.evaluation.Shard`
-        and the totals are all-reduced. A plain ``eval_fn(model)`` runs on rank 0 while the other
-        ranks wait in a barrier (a warning says so once); its metrics are then sent to them.
-        """
-        if self.eval_fn is None:
-            return {}
-        sharded = isinstance(self.eval_fn, ShardedEval)
-        if self.distributed and not sharded and not self._warned_unsharded:
-            self._warned_unsharded = True
-            if self.rank == 0:
-                log.warning(
-                    "eval_fn runs on rank 0 alone while %d other ranks wait; wrap it in ShardedEval to split it",
-                    self.world_size - 1,
-                )
-        result: dict[str, float] = {}
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                if sharded:
-                    totals = self.eval_fn.totals(self.model, Shard(self.rank, self.world_size))
-                    result = means(all_reduce_totals(totals, self.device) if self.distributed else totals)
-                elif self.rank == 0:
-                    result = {k: float(v) for k, v in self.eval_fn(self.model).items()}
-        finally:
-            self.model.train()
-        if self.distributed and not sharded:
-            shared: list[Any] = [result]
-            dist.broadcast_object_list(shared, src=0)  # also the barrier: every rank waits for rank 0
-            result = shared[0]
-        if self.rank == 0:
-            log.info("step %d eval: %s", self.step, ", ".join(f"{k}={v:.4g}" for k, v in result.items()))
-        self.last_eval = result
-        return result
-
-    _saved_once = False
-    _warned_unsharded = False
-    _host_pg: Any = None
 
     def fit(self, until: int | None = None) -> dict[str, float]:
         """Train until ``config.steps``; returns the last training metrics and the last evaluation.
