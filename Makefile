@@ -1,5 +1,7 @@
 # cnf_teach: set-up, tests, notebooks and site.
 #   make lab     create .venv if needed, install everything, open the tutorials' start page in JupyterLab
+#                (first use: copies tutorials/student/ into your workspace tutorials/workspace/, never over your work)
+#   make lab-update CHAPTER=03  the course's newer version of a chapter you changed, beside your copy
 #   make test    same set-up, then lint, the whole test suite and the notebooks in fast mode
 #   make student regenerate tutorials/student/ from the solution notebooks (nbgrader)
 #   make site    build the documentation site into site/ (strict: any warning fails)
@@ -12,6 +14,7 @@
 #                         TORCH=torch takes PyPI's default build, CUDA on Linux)
 #   VENV=.venv            where the virtual environment lives
 #   PYTEST_ARGS=...       extra arguments for pytest, LAB_ARGS=... for jupyter lab
+#   LAB_WORKSPACE=...     the learner's notebooks (default tutorials/workspace, git-ignored)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -20,12 +23,14 @@ EXTRAS ?= all
 PYTEST_ARGS ?=
 MODEL ?= all
 LAB_ARGS ?=
+LAB_WORKSPACE ?= tutorials/workspace
+CHAPTER ?=
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test lint format clean student site serve figures pretrained
+.PHONY: setup lab lab-update test lint format clean student site serve figures pretrained
 
 setup: $(STAMP)
 
@@ -39,10 +44,17 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 # JupyterLab opens the learners' start page, rendered (tutorials/tools/jupyterlab/overrides.json: Markdown
-# opens as a preview, no news fetched from the internet); the printed URL leads there too.
+# opens as a preview, no news fetched from the internet); the printed URL leads there too. First the learner's
+# workspace is created or refreshed from tutorials/student/ (tutorials/tools/workspace.py: a notebook the
+# learner changed is never overwritten; a newer course version of it is announced, for lab-update).
 lab: $(STAMP)
+	$(BIN)/python tutorials/tools/workspace.py sync --workspace $(LAB_WORKSPACE)
 	$(BIN)/jupyter lab --ServerApp.root_dir=tutorials --LabApp.default_url=/lab/tree/00_start_here.md \
 		--LabApp.app_settings_dir=tutorials/tools/jupyterlab $(ROOT_FLAG) $(LAB_ARGS)
+
+# The course's current version of CHAPTER, copied beside the learner's own as NN_name.update-<hash>.ipynb.
+lab-update: $(STAMP)
+	$(BIN)/python tutorials/tools/workspace.py take $(CHAPTER) --workspace $(LAB_WORKSPACE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -27,8 +27,9 @@ def test_make_lab_serves_the_tutorials(tmp_path) -> None:
     port = _free_port()
     args = f"--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token= --ServerApp.password="
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
+    workspace = tmp_path / "workspace"  # the learner's copies: here, not in the repository's tutorials/workspace
     proc = subprocess.Popen(
-        ["make", "-s", "lab", f"LAB_ARGS={args}"],
+        ["make", "-s", "lab", f"LAB_ARGS={args}", f"LAB_WORKSPACE={workspace}"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -57,6 +58,9 @@ def test_make_lab_serves_the_tutorials(tmp_path) -> None:
             listing = r.read().decode()
         expected = sorted(p.name for p in (REPO / "tutorials").iterdir() if not p.name.startswith("."))
         assert all(name in listing for name in expected[:3])
+        # make lab copied the student notebooks into the workspace before JupyterLab started.
+        students = sorted(p.name for p in (REPO / "tutorials" / "student").glob("0*.ipynb"))
+        assert students and sorted(p.name for p in workspace.glob("0*.ipynb")) == students
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

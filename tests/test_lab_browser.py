@@ -4,8 +4,8 @@ JupyterLab is started with the command ``make lab`` runs (read from ``make -n la
 port of 127.0.0.1 with a token, in a temporary copy of the tutorials so that nothing in the
 repository is written. The test then walks the path the start page describes:
 
-1. ``/`` opens the start page ``00_start_here.md``, rendered; its link opens the student version
-   of notebook 01;
+1. ``/`` opens the start page ``00_start_here.md``, rendered; its link opens the learner's workspace copy
+   of notebook 01 (made from the student version as ``make lab`` makes it);
 2. *Run All Cells* (and, after each stop, *Run Selected Cell and All Below*): every graded test
    cell fails with the exercise's ``NotImplementedError`` and no cell fails otherwise;
 3. the solution of the first exercise (from the solution notebook, found by its nbgrader
@@ -101,9 +101,9 @@ def test_start_page_lists_every_chapter_with_its_run_time() -> None:
         first = "".join(json.loads(nb_path.read_text(encoding="utf-8"))["cells"][0]["source"])
         stated = re.search(r"\*\*Expected run time:\*\*\s*((?:about|under|well under) [\d.]+ (?:s|min))\b", first)
         assert stated, f"{nb_path.name} does not state its expected run time in its first cell"
-        rows = [line for line in page.splitlines() if line.startswith("|") and f"(student/{nb_path.name})" in line]
+        rows = [line for line in page.splitlines() if line.startswith("|") and f"(workspace/{nb_path.name})" in line]
         row = rows[0] if rows else None
-        assert row is not None, f"{START_PAGE} does not link student/{nb_path.name}"
+        assert row is not None, f"{START_PAGE} does not link workspace/{nb_path.name}"
         assert f"]({nb_path.name})" in row, f"{START_PAGE} does not link the solution {nb_path.name}"
         assert row.rstrip(" |").endswith(stated.group(1)), f"{START_PAGE} gives {nb_path.name} another run time"
     assert "capstone" in page and "(README.md)" in page, "the start page should point to the capstone"
@@ -122,6 +122,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
         shutil.copy2(REPO / "tutorials" / name, tutorials / name)
     shutil.copytree(REPO / "tutorials" / "tools" / "jupyterlab", tutorials / "tools" / "jupyterlab")
     shutil.copy2(REPO / "tutorials" / "student" / NOTEBOOK, tutorials / "student" / NOTEBOOK)
+    # The learner's workspace, as `make lab` creates it before JupyterLab starts.
+    subprocess.run(
+        [str(venv / "bin" / "python"), str(REPO / "tutorials" / "tools" / "workspace.py"), "sync"]
+        + ["--student", str(tutorials / "student"), "--workspace", str(tutorials / "workspace")],
+        check=True,
+        capture_output=True,
+    )
     shutil.copy2(REPO / "nbgrader_config.py", work / "nbgrader_config.py")  # read from the server's folder
     command = _lab_command(venv)
     port = next(int(a.split("=", 1)[1]) for a in command if a.startswith("--port="))
@@ -221,7 +228,7 @@ def test_learner_path_in_jupyterlab(lab: tuple[str, Path], browser: object, shot
     base, tutorials = lab
     repo_student = REPO / "tutorials" / "student" / NOTEBOOK
     before = repo_student.read_bytes()
-    copy = tutorials / "student" / NOTEBOOK
+    copy = tutorials / "workspace" / NOTEBOOK
     nb = json.loads(copy.read_text(encoding="utf-8"))
     exercises = _exercises(nb)
     assert len(exercises) >= 2, "notebook 01 should have at least two exercises"
@@ -242,7 +249,7 @@ def test_learner_path_in_jupyterlab(lab: tuple[str, Path], browser: object, shot
     for needed in ("student", "Validate", "nbgrader validate", "make serve", "http://127.0.0.1:8000", "capstone"):
         assert needed in text, f"the start page does not mention {needed!r}"
     page.screenshot(path=str(shots / "lab-start-page.png"))
-    landing.get_by_role("link", name=f"student/{NOTEBOOK}", exact=True).click()
+    landing.get_by_role("link", name=f"workspace/{NOTEBOOK}", exact=True).click()
 
     # 2. Run everything: each graded test cell fails with the exercise's NotImplementedError.
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
@@ -313,5 +320,6 @@ def test_learner_path_in_jupyterlab(lab: tuple[str, Path], browser: object, shot
     assert "".join(saved["cells"][answer]["source"]).strip() == solution.strip(), "the pasted solution was not saved"
     assert not errors, f"console errors in JupyterLab: {errors}"
     assert repo_student.read_bytes() == before, "the test wrote into tutorials/student/"
+    assert (tutorials / "student" / NOTEBOOK).read_bytes() == before, "saving wrote into the course's student/"
     page.close()
     print(f"\nlearner's path in JupyterLab: {time.perf_counter() - start:.0f} s")
