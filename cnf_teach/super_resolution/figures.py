@@ -26,14 +26,14 @@ from torch import Tensor
 
 __all__ = ["BASELINE_MODE_TITLE", "FIG3_TEMPERATURES", "PAPER_TEMPERATURES", "sr_panels", "sr_comparison_figure"]
 
-#: The temperatures of the CNF samples in Fig. 3 of the paper (§5.1.1).
 FIG3_TEMPERATURES = (0.0, 0.5, 1.0)
+"""The temperatures of the CNF samples in Fig. 3 of the paper (§5.1.1)."""
 
-#: Every temperature the paper samples its SR CNF at: Fig. 3's and 0.8 (§5.1.1 for Fig. 2; Fig. 9).
 PAPER_TEMPERATURES = (0.0, 0.5, 0.8, 1.0)
+"""Every temperature the paper samples its SR CNF at: Fig. 3's and 0.8 (§5.1.1 for Fig. 2; Fig. 9)."""
 
-#: Title of the baseline's mode in :func:`sr_panels`: our addition to Fig. 3 (the paper's Fig. 2 shows the mode).
 BASELINE_MODE_TITLE = "baseline mode (ours)"
+"""Title of the baseline's mode in :func:`sr_panels`: our addition to Fig. 3 (the paper's Fig. 2 shows the mode)."""
 
 
 def _hwc(img: Tensor | np.ndarray) -> np.ndarray:
