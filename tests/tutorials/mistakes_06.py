@@ -305,6 +305,25 @@ MISTAKES = [
         fails=SRLL_FAILS,
         why="result detached from the model's parameters",
     ),
+    Mistake(
+        "disc-logistic",
+        """def disc_logistic_log_prob(y, mean, log_scale, num_bins=256):
+    inv_s = torch.exp(-log_scale)
+    hi = torch.where(y == num_bins - 1, torch.full_like(y, math.inf), (y + 1) / num_bins)
+    lo = torch.where(y == 0, torch.full_like(y, -math.inf), y / num_bins)
+    return torch.log(torch.sigmoid((hi - mean) * inv_s) - torch.sigmoid((lo - mean) * inv_s))
+""",
+        fails=["disc-logistic-library"],
+        why="edge bins opened with infinite edges: right values, but the gradient for log_scale is nan there",
+    ),
+    Mistake(
+        "sr-log-likelihood",
+        SRLL.format(v=V_OK, z=Z_OK, hs=HS_OK, ret=RET_OK).replace(
+            "    hs = model.features(x)\n", "    with torch.no_grad():\n        hs = model.features(x)\n"
+        ),
+        fails=SRLL_FAILS,
+        why="g(x) computed under torch.no_grad(): the conditioning network would never train",
+    ),
 ]
 
 CORRECT_VARIANTS = [
@@ -381,5 +400,24 @@ CORRECT_VARIANTS = [
         "sr-log-likelihood",
         SRLL.format(v="y.float() / 256 + u / 256", z=Z_OK, hs=HS_OK, ret="log_p + y[0].numel() * math.log(1 / 256)"),
         why="v written as y/256 + u/256 and log q as -D log(1/256)",
+    ),
+    Variant(
+        "disc-logistic",
+        """def disc_logistic_log_prob(y, mean, log_scale, num_bins=256):
+    hi = torch.where(y == num_bins - 1, torch.full_like(y, 1e4), (y + 1) / num_bins)
+    lo = torch.where(y == 0, torch.full_like(y, -1e4), y / num_bins)
+    s = torch.exp(log_scale)
+    return torch.log(torch.sigmoid((hi - mean) / s) - torch.sigmoid((lo - mean) / s))
+""",
+        why="edge bins opened with far-away finite edges (the CDF is 0 or 1 there, gradients stay finite)",
+    ),
+    Variant(
+        "sr-log-likelihood",
+        """def sr_log_likelihood(model, y, x, u):
+    features = model.features(x)[: model.config.levels]
+    d = y.shape[1:].numel()
+    return model.flow.log_prob((y + u) / 256.0 - 0.5, features) - d * math.log(256.0)
+""",
+        why="uint8 y promoted by the addition, D from torch.Size.numel",
     ),
 ]

@@ -42,6 +42,7 @@ V = "v = (chroma + noise) / 256"
 LOG_P = "log_p = model.log_prob(v, luma) - num_dims * math.log(256)"
 RET = "return -log_p / (num_dims * math.log(2))"
 HELDOUT = ["train-runs", "heldout-bpd"]
+SPY = ["train-spy"]  # the spy model sees the (v, luma) pairs, the noise and the steps
 
 MISTAKES = [
     # --- Exercise 1: dequantized bits per dimension -------------------------------------------------
@@ -168,6 +169,71 @@ MISTAKES = [
         "losses kept as tensors",
     ),
     Mistake(TRAIN, edit(TRAIN, ("lr: float = 2e-3", "lr: float = 2.0")), HELDOUT, "a learning rate 1000x too big"),
+    Mistake(
+        BPD,
+        edit(BPD, (NOISE, "noise = torch.rand(chroma.shape[0], 1, *chroma.shape[2:], generator=generator)")),
+        ["chroma-bpd-noise"],
+        "one noise value shared by the two chroma channels of a pixel",
+    ),
+    Mistake(
+        BPD,
+        edit(BPD, (NOISE, "noise = torch.rand(chroma.shape[1:], generator=generator)")),
+        ["chroma-bpd-noise"],
+        "the same noise for every crop of the batch",
+    ),
+    Mistake(
+        BPD,
+        edit(BPD, (NOISE, "noise = torch.rand(*chroma.shape[:2], 1, 1, generator=generator)")),
+        ["chroma-bpd-noise"],
+        "one noise value per channel of a crop, shared by its pixels",
+    ),
+    Mistake(
+        BPD,
+        edit(BPD, (NOISE, "noise = torch.rand(chroma.shape, generator=generator, dtype=torch.float64)")),
+        ["chroma-bpd-noise", *HELDOUT],
+        "v in float64: the float32 colouriser of Exercise 3 cannot take it",
+    ),
+    Mistake(TRAIN, edit(TRAIN, ("for _ in range(steps):", "for _ in range(STEPS):")), SPY, "ignores `steps`"),
+    Mistake(
+        TRAIN,
+        edit(TRAIN, ("c, x = chroma[idx], luma[idx]", "c, x = chroma[idx], luma[idx.flip(0)]")),
+        SPY,
+        "each chroma paired with another crop's luma",
+    ),
+    Mistake(
+        TRAIN,
+        edit(
+            TRAIN,
+            (
+                "c, x = chroma[idx], luma[idx]",
+                "c, x = chroma[idx], luma[torch.randint(len(luma), (batch_size,), generator=generator)]",
+            ),
+        ),
+        SPY,
+        "chroma and luma drawn with separate random indices",
+    ),
+    Mistake(TRAIN, edit(TRAIN, ("c, x = c.flip(3), x.flip(3)", "c = c.flip(3)")), SPY, "flips the chroma only"),
+    Mistake(
+        TRAIN,
+        edit(
+            TRAIN,
+            (
+                "loss = chroma_bits_per_dim(model, c, x, generator).mean()",
+                "loss = (8 - model.log_prob(c.float() / 256, x) / (c[0].numel() * math.log(2))).mean()",
+            ),
+        ),
+        SPY,
+        "trains on the chroma without dequantization noise",
+    ),
+    Mistake(
+        TRAIN,
+        edit(
+            TRAIN,
+            ("idx = torch.randint(len(chroma), (batch_size,), generator=generator)", "idx = torch.arange(batch_size)"),
+        ),
+        [*SPY, "heldout-bpd"],  # 60 steps on 32 crops overfit them in fast mode
+        "the same first crops in every batch",
+    ),
 ]
 
 CORRECT_VARIANTS = [
@@ -190,5 +256,36 @@ CORRECT_VARIANTS = [
             ("        nn.utils.clip_grad_norm_(model.parameters(), 10.0)\n", ""),
         ),
         "no learning-rate schedule, no clipping",
+    ),
+    Variant(
+        BPD,
+        edit(BPD, (NOISE, "noise = torch.empty(chroma.shape).uniform_(generator=generator)")),
+        "noise drawn with Tensor.uniform_",
+    ),
+    Variant(
+        TRAIN,
+        """def train_colouriser(model, chroma, luma, steps, batch_size=64, lr=2e-3, generator=None):
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    order, losses = torch.randperm(len(chroma), generator=generator), []
+    for step in range(steps):
+        start = (step * batch_size) % len(chroma)
+        idx = order[start : start + batch_size]  # shuffled epochs; the last batch of an epoch may be smaller
+        flip = torch.rand(len(idx), 1, 1, 1, generator=generator) < 0.5  # a flip per crop, the same for both
+        c = torch.where(flip, chroma[idx].flip(-1), chroma[idx])
+        x = torch.where(flip, luma[idx].flip(-1), luma[idx])
+        v = (c + torch.rand(c.shape, generator=generator)) / 256
+        loss = (8 - model.log_prob(v, x) / (c[0].numel() * math.log(2))).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    return losses
+""",
+        "shuffled epochs, a flip per crop, the dequantized bits/dim written inline",
+    ),
+    Variant(
+        TRAIN,
+        edit(TRAIN, ("c, x = c.flip(3), x.flip(3)", "c, x = c.flip(2), x.flip(2)")),
+        "flips up-down instead of left-right (both tensors)",
     ),
 ]
