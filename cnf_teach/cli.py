@@ -1,11 +1,11 @@
 """The command-line interface: ``cnf-teach`` / ``python -m cnf_teach``.
 
-The dispatcher only: each application brings its subcommand in its own ``command`` module
-(:mod:`cnf_teach.toy.command`, :mod:`cnf_teach.super_resolution.command`,
-:mod:`cnf_teach.vessels.command`; the engine's :mod:`cnf_teach.engine.command` converts older
-checkpoints), which defines ``register(subparsers)``; a handler returns an exit code. Errors the user can fix (a missing
-folder, a bad argument) are raised as :class:`UsageError` and printed as one line
-with exit code 2, without a traceback.
+The dispatcher only: each subcommand has its module in :mod:`cnf_teach.commands`
+(:mod:`~cnf_teach.commands.convert`, :mod:`~cnf_teach.commands.sr`,
+:mod:`~cnf_teach.commands.toy`, :mod:`~cnf_teach.commands.seg`), which defines
+``register(subparsers)``; a handler returns an exit code. Errors the user can fix (a missing
+folder, a bad argument) are raised as :class:`UsageError` and printed as one line with exit
+code 2, without a traceback.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
 #: Modules that each register one subcommand, in the order of ``--help``.
 COMMANDS = (
-    "cnf_teach.engine.command",
-    "cnf_teach.super_resolution.command",
-    "cnf_teach.toy.command",
-    "cnf_teach.vessels.command",
+    "cnf_teach.commands.convert",
+    "cnf_teach.commands.sr",
+    "cnf_teach.commands.toy",
+    "cnf_teach.commands.seg",
 )
 
 

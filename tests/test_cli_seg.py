@@ -122,7 +122,7 @@ def test_cpu_path_downscale_and_crop(drive64: Path, tmp_path: Path, capsys, capl
     run = tmp_path / "run"
     args = ["seg", "train", "--data", str(drive64), "--out", str(run), "--device", "cpu", "--no-progress"]
     args += ["--downscale", "2", "--crop", "16", "--batch-size", "2", "--no-augment"]
-    with caplog.at_level("INFO", logger="cnf_teach.vessels.command"):
+    with caplog.at_level("INFO", logger="cnf_teach.commands"):
         assert main([*args, "--steps", "2"]) == 0
     assert "random 16x16 windows of 32x32 images" in caplog.text
     ckpt = load_checkpoint(run / "last.pt")

@@ -134,7 +134,7 @@ def test_train_validates_on_the_imagenet_holdout(tmp_path: Path, caplog: pytest.
     metrics = tmp_path / "m.json"
     args = ["sr", "train", "--config", "tiny", "--data", str(data), "--steps", "2", "--batch-size", "2"]
     args += ["--eval-every", "2", "--out", str(tmp_path / "run"), "--device", "cpu", "--json", str(metrics)]
-    with caplog.at_level("INFO", logger="cnf_teach.super_resolution.command"):
+    with caplog.at_level("INFO", logger="cnf_teach.commands"):
         assert main(args) == 0
     assert f"validating on 4 held-out training images of {data}" in caplog.text  # a tenth of a small copy
     assert 0 < json.loads(metrics.read_text())["eval_bpd"] < 16

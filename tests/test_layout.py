@@ -1,98 +1,267 @@
-"""The package's layout keeps its promise: imports point down only.
+"""The package's layout keeps its promise: a house of floors, imports only downward, no circles.
 
-Concept modules (flows, distributions, dequantization, baselines, nets, metrics, data, utils)
-never import an application (toy, super_resolution, vessels), the engine or the CLI; the engine
-never imports an application or the CLI. Checked on the source (every ``import`` and
-``from ... import`` statement, at any depth), so lazy imports inside functions count too.
+Floors, from the ground up (a module may import its own floor and the floors below it):
+
+0. concepts: flows, distributions, dequantization, baselines, nets, metrics, data, utils,
+   errors, progress;
+1. the engine;
+2. the applications: toy, super_resolution, vessels;
+3. the shipped models, pretrained (it builds the applications' models);
+4. the commands and the CLI: commands, cli, __main__.
+
+Checked on the source (every ``import`` and ``from ... import`` statement, at any depth,
+including lazy imports inside functions and imports under ``if TYPE_CHECKING``), module by
+module: no import runs up a floor, the modules' import graph has no circle, and no module
+imports another module's private (``_underscore``) names.
+
+Two kinds of module stand outside the rules, each listed here by name:
+
+- :data:`SHIMS`: the old import paths of modules that moved up a floor (the commands), kept
+  working for a release with a ``DeprecationWarning``; nothing in the package imports them.
+- :data:`BEING_REMOVED`: the one known circle left, ``data/synthetic_retina.py`` and
+  ``data/vessel_tree.py`` (and the private names the first takes from its neighbours), which
+  is being removed now; while it is there, its own test reports an expected failure, and the
+  other tests exempt that pair and nothing else.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
+import warnings
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cnf_teach"
-CONCEPTS = (
-    "flows",
-    "distributions",
-    "dequantization",
-    "baselines",
-    "nets",
-    "metrics",
-    "data",
-    "utils",
-    "errors",
-    "progress",
-)
-APPLICATIONS = ("toy", "super_resolution", "vessels", "pretrained")
-ENGINE = ("engine",)
-TOP = ("cli", "__main__")
+
+#: Top-level names below ``cnf_teach`` by floor (0 = the ground floor).
+FLOORS: dict[str, int] = {
+    **dict.fromkeys(
+        ("flows", "distributions", "dequantization", "baselines", "nets", "metrics", "data", "utils", "errors"), 0
+    ),
+    "progress": 0,
+    "engine": 1,
+    **dict.fromkeys(("toy", "super_resolution", "vessels"), 2),
+    "pretrained": 3,
+    **dict.fromkeys(("commands", "cli", "__main__"), 4),
+}
+
+#: Old paths of the command modules, now in ``cnf_teach.commands``: deprecated re-exports.
+SHIMS = {
+    "cnf_teach.engine.command": "cnf_teach.commands.convert",
+    "cnf_teach.toy.command": "cnf_teach.commands.toy",
+    "cnf_teach.super_resolution.command": "cnf_teach.commands.sr",
+    "cnf_teach.vessels.command": "cnf_teach.commands.seg",
+}
+
+#: The circle being removed (another change splits the retina's settings from its vessel tree).
+BEING_REMOVED = frozenset({"cnf_teach.data.synthetic_retina", "cnf_teach.data.vessel_tree"})
 
 
-def _top(path: Path) -> str:
-    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+def _name(path: Path) -> str:
+    """``cnf_teach/a/b.py`` -> ``cnf_teach.a.b``; ``cnf_teach/a/__init__.py`` -> ``cnf_teach.a``."""
+    parts = ["cnf_teach", *path.relative_to(PACKAGE).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imported(path: Path) -> set[str]:
-    """First component below ``cnf_teach`` of every module ``path`` imports from the package."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    found: set[str] = set()
-    for node in ast.walk(tree):
+MODULES: dict[str, Path] = {_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _is_package(name: str) -> bool:
+    return MODULES.get(name, Path()).name == "__init__.py"
+
+
+def _from_module(node: ast.ImportFrom, name: str) -> str | None:
+    """The dotted module a ``from ... import`` statement of module ``name`` imports from (``None``: outside)."""
+    if node.level == 0:
+        base = (node.module or "").split(".")
+    else:
+        here = name.split(".")
+        package = here if _is_package(name) else here[:-1]
+        up = node.level - 1  # `from .` stays in the file's own package
+        if up >= len(package):
+            return None
+        base = package[: len(package) - up] + (node.module.split(".") if node.module else [])
+    return ".".join(base) if base[0] == "cnf_teach" else None
+
+
+def _imports(path: Path) -> list[tuple[str, list[ast.alias]]]:
+    """``(module, names)`` of every import statement of ``path`` that reaches into ``cnf_teach``.
+
+    ``module`` is the dotted module imported from (relative imports resolved); ``names`` the
+    names taken from it (empty for ``import a.b``).
+    """
+    name = _name(path)
+    found: list[tuple[str, list[ast.alias]]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                parts = alias.name.split(".")
-                if parts[0] == "cnf_teach" and len(parts) > 1:
-                    found.add(parts[1])
+            found += [(a.name, []) for a in node.names if a.name.split(".")[0] == "cnf_teach"]
         elif isinstance(node, ast.ImportFrom):
-            if node.level == 0:
-                parts = (node.module or "").split(".")
-                if parts[0] != "cnf_teach":
-                    continue
-                rest = parts[1:]
-            else:
-                up = node.level - 1  # `from .` stays in the file's own folder
-                here = list(path.relative_to(PACKAGE).parts[:-1])
-                if up > len(here):
-                    continue
-                rest = here[: len(here) - up] + ((node.module or "").split(".") if node.module else [])
-            if rest and rest[0]:
-                found.add(rest[0])
-            elif not rest:  # `from .. import x` at the package root: x are the modules
-                found.update(a.name for a in node.names)
+            module = _from_module(node, name)
+            if module is not None:
+                found.append((module, list(node.names)))
     return found
 
 
-def _files(tops: tuple[str, ...]) -> list[Path]:
-    return [p for p in sorted(PACKAGE.rglob("*.py")) if _top(p) in tops]
+def _edges(name: str) -> set[str]:
+    """The package's modules that module ``name`` imports (``from pkg import mod`` names ``pkg.mod``)."""
+    out: set[str] = set()
+    for module, names in _imports(MODULES[name]):
+        targets = [f"{module}.{a.name}" for a in names if f"{module}.{a.name}" in MODULES]
+        if len(targets) < max(1, len(names)):  # `import module`, or names that are objects of `module`
+            targets.append(module)
+        out.update(t for t in targets if t in MODULES and t != name)
+    return out
 
 
-@pytest.mark.parametrize("path", _files(CONCEPTS), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_concepts_import_neither_applications_nor_engine(path: Path) -> None:
-    bad = _imported(path) & set(APPLICATIONS + ENGINE + TOP)
-    assert not bad, f"{path.relative_to(PACKAGE)} is a concept module but imports {sorted(bad)}"
+def _floor(name: str) -> int | None:
+    parts = name.split(".")
+    return FLOORS.get(parts[1]) if len(parts) > 1 else None  # the root package is no floor: the front door
 
 
-@pytest.mark.parametrize("path", _files(ENGINE), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_engine_imports_no_application(path: Path) -> None:
-    bad = _imported(path) & set(APPLICATIONS + TOP)
-    assert not bad, f"{path.relative_to(PACKAGE)} is part of the engine but imports {sorted(bad)}"
+GRAPH: dict[str, set[str]] = {name: _edges(name) for name in MODULES if name not in SHIMS}
 
 
-def test_the_checker_sees_relative_and_absolute_imports(tmp_path: Path) -> None:
-    """The checker itself: a concept file with each kind of upward import is caught."""
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def _private_imports(name: str) -> list[str]:
+    """``module._name`` for every private name module ``name`` imports from another module.
+
+    A package's ``__init__`` may re-export its own submodules' private names under the same
+    name (``from .x import _y as _y``), which keeps an old import path working; nothing else may.
+    """
+    bad = []
+    for module, names in _imports(MODULES[name]):
+        for alias in names:
+            private = alias.name.startswith("_") and not alias.name.startswith("__")
+            if not private or f"{module}.{alias.name}" in MODULES:
+                continue
+            own_reexport = _is_package(name) and module.startswith(name + ".") and alias.asname == alias.name
+            if not own_reexport:
+                bad.append(f"{module}.{alias.name}")
+    return bad
+
+
+def _private_imports_all() -> dict[str, list[str]]:
+    out = {}
+    for name in MODULES:
+        if name in SHIMS:
+            continue
+        bad = _private_imports(name)
+        if bad:
+            out[name] = bad
+    return out
+
+
+# --- the rules ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(GRAPH), ids=lambda n: n.removeprefix("cnf_teach."))
+def test_imports_run_down_only(name: str) -> None:
+    """No module imports a module on a higher floor (its own floor and those below are fine)."""
+    floor = _floor(name)
+    if floor is None:
+        return  # the root package: it re-exports the main classes from every floor
+    up = sorted(t for t in GRAPH[name] if (_floor(t) or 0) > floor)
+    assert not up, f"{name} (floor {floor}) imports {up} from a higher floor: move it up, or the import down"
+
+
+def test_no_circles_between_modules() -> None:
+    """The modules' import graph has no circle, apart from the one being removed."""
+    circles = [c for c in _circles(GRAPH) if set(c) != BEING_REMOVED]
+    assert not circles, f"import circles: {circles}; move the shared part into a module both import"
+
+
+def test_no_module_imports_private_names() -> None:
+    """A ``_name`` stays in its module: a module that needs it needs a public name."""
+    bad = {k: v for k, v in _private_imports_all().items() if k not in BEING_REMOVED}
+    assert not bad, f"modules import other modules' private names: {bad}"
+
+
+def _retina_circle_left() -> bool:
+    in_circle = BEING_REMOVED in [set(c) for c in _circles(GRAPH)]
+    return in_circle or any(_private_imports(name) for name in BEING_REMOVED)
+
+
+def test_the_retina_circle_is_gone() -> None:
+    """The one known circle and its private imports: an expected failure while they are there."""
+    if _retina_circle_left():
+        pytest.xfail("synthetic_retina <-> vessel_tree: the circle another change is removing")
+    assert not _retina_circle_left()
+
+
+def test_shims_are_deprecated_aliases_that_nothing_imports() -> None:
+    """Each old path re-exports its new module with a ``DeprecationWarning``; the package uses the new paths."""
+    users = sorted(name for name, edges in GRAPH.items() if edges & set(SHIMS))
+    assert not users, f"{users} import a deprecated old path; import from cnf_teach.commands"
+    for old, new in SHIMS.items():
+        importlib.import_module(new)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module = importlib.reload(importlib.import_module(old))
+        assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught), old
+        target = importlib.import_module(new)
+        for attr in target.__all__:
+            assert getattr(module, attr) is getattr(target, attr), f"{old}.{attr}"
+
+
+# --- the checker itself ------------------------------------------------------------------------
+def test_every_module_has_a_floor() -> None:
+    unknown = sorted({n.split(".")[1] for n in MODULES if "." in n} - set(FLOORS))
+    assert not unknown, f"modules {unknown} have no floor: add them to FLOORS"
+
+
+def test_the_checker_sees_relative_absolute_and_lazy_imports() -> None:
+    """A concept file with each kind of upward import is caught, and a private import too."""
     fake = PACKAGE / "flows" / "_layout_probe.py"
     fake.write_text(
-        "from ..engine import Trainer\nimport cnf_teach.vessels\ndef f():\n    from ..super_resolution.model import x\n"
+        "from ..engine import Trainer\nimport cnf_teach.vessels\nfrom . import base\n"
+        "def f():\n    from ..super_resolution.model import x\n    from .base import _private\n"
     )
     try:
-        assert _imported(fake) >= {"engine", "vessels", "super_resolution"}
+        MODULES["cnf_teach.flows._layout_probe"] = fake
+        edges = _edges("cnf_teach.flows._layout_probe")
+        assert edges >= {"cnf_teach.engine", "cnf_teach.vessels", "cnf_teach.super_resolution.model"}
+        assert "cnf_teach.flows.base" in edges
+        assert _private_imports("cnf_teach.flows._layout_probe") == ["cnf_teach.flows.base._private"]
     finally:
         fake.unlink()
+        del MODULES["cnf_teach.flows._layout_probe"]
 
 
-def test_every_file_is_classified() -> None:
-    known = set(CONCEPTS + APPLICATIONS + ENGINE + TOP + ("__init__",))
-    unknown = sorted({_top(p) for p in PACKAGE.rglob("*.py")} - known)
-    assert not unknown, f"modules {unknown} are neither concepts, applications, engine nor CLI: classify them"
+def test_the_checker_finds_a_circle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _circles(graph) == [["a", "b", "c"]]
+    assert _circles({"a": {"b"}, "b": set()}) == []

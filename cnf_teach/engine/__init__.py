@@ -9,8 +9,10 @@
   :mod:`.checkpoint_io` (atomic saves, loading that never runs code), :mod:`.checkpoint_validation`
   (every entry checked; :class:`CheckpointError`), :mod:`.checkpoint_fit` (states against the model
   and optimizer), :mod:`.random_state` (for exact resume) and :mod:`.legacy` (older checkpoints,
-  which :mod:`.command` converts);
-- :mod:`.trainer`: the loop itself (:class:`Trainer`).
+  which ``cnf-teach convert-checkpoint``, :mod:`cnf_teach.commands.convert`, converts);
+- :mod:`.trainer`: the loop itself (:class:`Trainer`), whose other jobs are its base classes:
+  :mod:`.step` (the step on the device and the divergence check), :mod:`.run_state`
+  (checkpoints and exact resume) and :mod:`.collective` (what the DDP ranks reduce together).
 
 The engine knows nothing of flows or tasks: a task hands it a model and
 ``loss_fn(model, batch) -> (loss, metrics)``.

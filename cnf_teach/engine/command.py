@@ -1,51 +1,16 @@
-"""``cnf-teach convert-checkpoint``: rewrite a checkpoint of an older release in the safe format.
+"""Deprecated: the old path of ``cnf-teach convert-checkpoint``, now :mod:`cnf_teach.commands.convert`.
 
-Checkpoints of earlier releases pickled NumPy random states, so reading them means
-unpickling, which runs whatever code a crafted file asks for. The current format loads with
-PyTorch's ``weights_only`` loader and cannot run code (see :mod:`cnf_teach.engine.checkpoint`);
-every command refuses the old files and names this one, which converts a file once, and only
-with ``--trust-pickle``, the user's statement that the file comes from a source they trust.
+Re-exported here for one release; import from :mod:`cnf_teach.commands.convert` instead. The commands
+moved to the package's top floor, above the applications and the shipped models they use.
 """
 
-from __future__ import annotations
+import warnings
 
-import argparse
-import logging
+from ..commands.convert import *  # noqa: F403
+from ..commands.convert import __all__  # noqa: F401
 
-__all__ = ["register", "run_convert"]
-
-log = logging.getLogger(__name__)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "convert-checkpoint",
-        help="rewrite an older (pickled) checkpoint in the safe format; unpickles it, so trusted files only",
-        description=(
-            "Read OLD (a checkpoint of an earlier release, which pickles Python objects) and write NEW in the "
-            "current format, which loads without running code. Reading OLD unpickles it, and unpickling runs "
-            "any code a crafted file contains: pass --trust-pickle only for a file whose origin you trust."
-        ),
-    )
-    p.add_argument("old", metavar="OLD", help="the older checkpoint")
-    p.add_argument("new", metavar="NEW", help="where to write the converted checkpoint")
-    p.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="allow unpickling OLD, which can run arbitrary code: only for a file you trust",
-    )
-    p.set_defaults(handler=run_convert)
-
-
-def run_convert(args: argparse.Namespace) -> int:
-    from ..errors import UsageError
-    from .checkpoint import convert_legacy_checkpoint, load_checkpoint
-
-    try:
-        path = convert_legacy_checkpoint(args.old, args.new, trust_pickle=args.trust_pickle)
-        ckpt = load_checkpoint(path)
-    except (FileNotFoundError, ValueError) as err:
-        raise UsageError(str(err)) from None
-    kind = "training checkpoint" if "optimizer" in ckpt else "weights file"
-    print(f"wrote {path}: a {ckpt['task']!r} {kind} in the safe format (version {ckpt['version']})")
-    return 0
+warnings.warn(
+    "cnf_teach.engine.command is deprecated and will be removed in the next release; import cnf_teach.commands.convert",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -6,7 +6,7 @@
   random crops or whole images), the paper's test-time zero padding to a square;
 - :mod:`.figures`: LR, bicubic, baseline and CNF samples side by side;
 - :mod:`.checkpoint`: rebuilding a model from a training checkpoint;
-- :mod:`.command`: ``cnf-teach sr train|eval|sample``.
+- the command line, ``cnf-teach sr train|eval|sample``, is :mod:`cnf_teach.commands.sr`.
 """
 
 from .checkpoint import model_from_checkpoint, sr_checkpoint_state

@@ -4,7 +4,7 @@
 - :mod:`.model`: the binary- and uniform-dequantized CNFs and the weighted-Bernoulli baseline;
 - :mod:`.evaluation`: soft maps, PR curve, max F, bits/dim, single-sample scatter;
 - :mod:`.figures`: segmentations side by side and PR curves;
-- :mod:`.command`: ``cnf-teach seg info|synth|train|eval|sample``.
+- the command line, ``cnf-teach seg info|synth|train|eval|sample``, is :mod:`cnf_teach.commands.seg`.
 """
 
 from .config import SegConfig
