@@ -4,8 +4,9 @@ The prior is where a conditional flow's first kind of conditioning enters
 (Winkler et al. 2019, §3.1): $p(z \\mid x) = \\mathcal{N}(z; \\mu(h), \\sigma(h))$ with
 $h = g(x)$. Every density here samples at a *temperature* $\\tau$, drawing
 $z = \\mu + \\tau\\,\\sigma \\odot \\epsilon$ with $\\epsilon \\sim \\mathcal{N}(0, I)$; $\\tau = 0$
-returns the mean, the deterministic "mode path" used for the paper's $\\tau = 0$
-super-resolution results (§5.1).
+returns the mean, which gives the deterministic $\\tau = 0$ super-resolution samples of the
+paper's Fig. 3 and Fig. 7 (§5.1.1, Appendix B); the flow's image of the latents' mean is not
+in general the most likely $y$.
 
 Densities are evaluated in (at least) float32: under autocast the prior networks may run
 in bf16, but $z$, $\\mu$, $\\log\\sigma$ and the log-density are cast up before they meet.

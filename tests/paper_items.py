@@ -232,7 +232,9 @@ SECTIONS: dict[str, Item] = {
         "### 5.1 SINGLE IMAGE SUPER RESOLUTION",
     ),
     "5.1.1": Item(
-        "evaluation of super-resolution", r"evaluat|bits|bpd|psnr|ssim|temperature|crop|τ|\\tau", "### 5.1.1 EVALUATION"
+        "evaluation of super-resolution",
+        r"evaluat|bits|bpd|psnr|ssim|temperature|crop|τ|\\tau|colou?r noise",
+        "### 5.1.1 EVALUATION",
     ),
     "5.2": Item(
         "vessel segmentation",

@@ -64,7 +64,7 @@ def test_panels_without_models_and_bad_counts(models) -> None:
 
 
 def test_docs_figure_shows_the_baselines_colour_noise(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``make figures --only sr``: with the shipped models, only the baseline's sample is colour-noisy (§5.1.1)."""
+    """``make figures --only sr``: only the baseline's sample shows colour noise (§5.1.1)."""
     import importlib.util
     import sys
     from pathlib import Path
