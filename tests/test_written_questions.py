@@ -25,8 +25,10 @@ TUTORIALS = REPO / "tutorials"
 STUDENT = TUTORIALS / "student"
 NOTEBOOKS = sorted(TUTORIALS.glob("0*.ipynb"))
 STUB = "YOUR ANSWER HERE"
-# "Question 4 (written, 2 points)", "**Question A (2 points).**", "Question 1 (1 point)"
-QUESTION = re.compile(r"Question\s+(?P<label>\w+)\s*\((?:[^()]*?,\s*)?(?P<points>\d+(?:\.\d+)?)\s+points?\)")
+# "Question 4 (written, 2 points)", "**Question A (2 points).**", "### Written question (2 points)"
+QUESTION = re.compile(
+    r"[Qq]uestion(?:\s+(?P<label>[0-9A-Z]\w*))?\s*\((?:[^()]*?,\s*)?(?P<points>\d+(?:\.\d+)?)\s+points?\)"
+)
 EXERCISE = re.compile(r"^#+\s*Exercise\s+(?P<label>\w+)(?:\s*\((?P<points>\d+(?:\.\d+)?)\s+points?\))?", re.MULTILINE)
 MIN_QUESTION_WORDS = 12  # a label alone ("Answer below") is not a question
 
@@ -85,7 +87,8 @@ def test_written_questions_precede_their_answer_cells(name: str) -> None:
         labels = list(QUESTION.finditer(before.source))
         if not labels:
             problems.append(
-                f"{where}: the cell before it (cell {i - 1}) states no 'Question N (P points)': "
+                f"{where}: the cell before it (cell {i - 1}) states no 'Question N (P points)'"
+                " or 'Written question (P points)': "
                 f"the learner sees only {before.source.strip()[:120]!r} and then {STUB!r}"
             )
             continue
@@ -96,9 +99,7 @@ def test_written_questions_precede_their_answer_cells(name: str) -> None:
             )
         words = len(before.source[label.end() :].split())
         if words < MIN_QUESTION_WORDS:
-            problems.append(
-                f"{where}: after 'Question {label['label']}' come only {words} words: where is the question?"
-            )
+            problems.append(f"{where}: after {label.group(0)!r} come only {words} words: where is the question?")
     assert not problems, "\n".join(problems)
 
 
@@ -148,6 +149,7 @@ def test_question_pattern_reads_the_course_formats() -> None:
     # The two forms the notebooks use, so that a typo in the pattern cannot pass every notebook by finding nothing.
     assert QUESTION.search("### Question 4 (written, 2 points): the sign")["points"] == "2"
     assert QUESTION.search("**Question A (3 points).** A network")["label"] == "A"
+    assert QUESTION.search("### Written question (2 points): why eq. (9)")["points"] == "2"
     assert QUESTION.search("## 8 · A written question") is None
     assert EXERCISE.search("### Exercise 2 (4 points): a conditional affine coupling")["points"] == "4"
     assert EXERCISE.search("### Exercise 3: the inverse")["points"] is None
