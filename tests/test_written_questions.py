@@ -149,7 +149,7 @@ def test_question_pattern_reads_the_course_formats() -> None:
     # The two forms the notebooks use, so that a typo in the pattern cannot pass every notebook by finding nothing.
     assert QUESTION.search("### Question 4 (written, 2 points): the sign")["points"] == "2"
     assert QUESTION.search("**Question A (3 points).** A network")["label"] == "A"
-    assert QUESTION.search("### Written question (2 points): why eq. (9)")["points"] == "2"
+    assert QUESTION.search("### Written question (2 points): why a normaliser")["points"] == "2"
     assert QUESTION.search("## 8 · A written question") is None
     assert EXERCISE.search("### Exercise 2 (4 points): a conditional affine coupling")["points"] == "4"
     assert EXERCISE.search("### Exercise 3: the inverse")["points"] is None
