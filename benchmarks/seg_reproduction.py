@@ -167,7 +167,12 @@ def main() -> None:
     add_common_args(parser)
     parser.add_argument("--steps", type=int, default=1500, help="training steps per model and seed (default 1500)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="model seeds (default 0 1 2; smoke: 0)")
-    parser.add_argument("--figures", type=Path, default=None, help="write PNGs like the vessel Figures 4 and 5 there")
+    parser.add_argument(
+        "--figures",
+        type=Path,
+        default=None,
+        help="write PNGs like the vessel Figures 4 and 5 there (segmentations, PR curves)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:

@@ -293,6 +293,8 @@ class Citation:
             passage (docstring, Markdown section or cell) without the paper's title, and each
             item of its group must match on its own.
         group: All numbers of the citation it belongs to (``("5", "6", "8")`` for "Tables 5, 6 and 8").
+        passage: For a bibliographic line or a citation of several items, the passage it belongs
+            to (docstring, Markdown section or cell, without the paper's title), blanked as ``context``.
     """
 
     kind: str
@@ -303,6 +305,7 @@ class Citation:
     winkler: bool
     bibliographic: bool
     group: tuple[str, ...] = ()
+    passage: str = ""
 
 
 def _numbers(kind: str, group: str) -> list[str]:
@@ -385,11 +388,12 @@ def find_citations(text: str, where: str, line_offset: int = 0) -> Iterator[Cita
             lineno = max(i for i, s in enumerate(starts) if s <= m.start())
             nearby = "\n".join(lines[max(0, lineno - 1) : lineno + 1])
             bibliographic = bool(_BIBLIOGRAPHIC.search(nearby))
-            around = _passage(text, lines, lineno, m.start(), where) if bibliographic else _context(lines, lineno)
-            context = around.replace(m.group(0), " ")
+            numbers = _numbers(kind, m.group(1))
+            wide = bibliographic or len(numbers) > 1
+            passage = _passage(text, lines, lineno, m.start(), where).replace(m.group(0), " ") if wide else ""
+            context = passage if bibliographic else _context(lines, lineno).replace(m.group(0), " ")
             before = text[max(0, m.start() - 200) : m.start()]
             after = text[m.end() : m.end() + 40]
-            numbers = _numbers(kind, m.group(1))
             for number in numbers:
                 yield Citation(
                     kind=kind,
@@ -400,15 +404,18 @@ def find_citations(text: str, where: str, line_offset: int = 0) -> Iterator[Cita
                     winkler=_attributed_to_winkler(before, after),
                     bibliographic=bibliographic,
                     group=tuple(numbers),
+                    passage=passage,
                 )
 
 
 def check_citation(c: Citation) -> str | None:
     """``None`` when a citation of Winkler et al. names an existing item with a matching subject, else why not.
 
-    For a citation of several items in running text, the neighbourhood must match the subject of
-    at least one of them (each must exist); in a bibliographic line, whose passage is wider, each
-    item must match on its own.
+    A single item must match its neighbourhood (three lines either side). A citation of several
+    items in running text ("Tables 5, 6 and 8") must match the subject of at least one of them
+    nearby, and each item must match its own subject nearby or in the passage the citation
+    belongs to. In a bibliographic line, which names no subject itself, each item must match the
+    passage.
     """
     if not c.winkler:
         return None
@@ -416,8 +423,16 @@ def check_citation(c: Citation) -> str | None:
     if c.number not in items:
         return f"{c.where}: {c.text!r} cites {c.kind} {c.number}, which the paper does not have"
     item = items[c.number]
-    group = [item] if c.bibliographic else [items[n] for n in c.group if n in items] or [item]
-    if any(re.search(i.keywords, c.context, re.IGNORECASE) for i in group):
+    group = [items[n] for n in c.group if n in items] or [item]
+    if c.bibliographic:
+        ok = bool(re.search(item.keywords, c.context, re.IGNORECASE))
+    elif len(c.group) > 1:
+        ok = any(re.search(i.keywords, c.context, re.IGNORECASE) for i in group) and any(
+            re.search(item.keywords, text, re.IGNORECASE) for text in (c.context, c.passage)
+        )
+    else:
+        ok = bool(re.search(item.keywords, c.context, re.IGNORECASE))
+    if ok:
         return None
     return (
         f"{c.where}: {c.text!r} cites {c.kind} {c.number} of the paper ({item.subject}), but nothing nearby is "

@@ -47,6 +47,7 @@ def test_every_citation_of_the_paper_exists_and_is_on_subject() -> None:
         ("See eq. (10) of Winkler et al.", "does not have"),
         ("Winkler et al. 2019, Table 9.", "does not have"),
         ("The weighted Bernoulli of eq. (8).", "eq 8"),
+        ("Adam, batch 64, L = 2 levels and K = 8 sub-flows (Tables 5 and 8).", "table 8"),
     ],
 )
 def test_wrong_citations_are_caught(text: str, expected: str) -> None:

@@ -87,12 +87,12 @@ class SRConfig:
 
     @classmethod
     def paper_imagenet32(cls) -> SRConfig:
-        """2x SR on ImageNet32 (16x16 -> 32x32): Tables 5, 6, 8 of Winkler et al. 2019."""
+        """2x SR on ImageNet32 (16x16 -> 32x32): flow, coupling nets, RRDB: Tables 5, 6, 8 of Winkler et al. 2019."""
         return cls(name="paper-imagenet32", patch=32)
 
     @classmethod
     def paper_imagenet64(cls) -> SRConfig:
-        """2x SR on ImageNet64 (32x32 -> 64x64): Tables 5, 6, 8 of Winkler et al. 2019."""
+        """2x SR on ImageNet64 (32x32 -> 64x64): flow, coupling nets, RRDB: Tables 5, 6, 8 of Winkler et al. 2019."""
         return cls(name="paper-imagenet64", patch=64)
 
     @classmethod
