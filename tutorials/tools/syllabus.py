@@ -179,11 +179,13 @@ def _question(before: str, points: float, grade_id: str) -> Question:
     match = labels[-1]
     line_start = before.rfind("\n", 0, match.start()) + 1
     rest = before[match.end() :]
+    if before[: match.start()].rstrip().endswith("**"):  # "**Question A (2 points).**": close the label's bold
+        rest = re.sub(r"^[.:]?\*\*[.:]?", "", rest)
     title = ""
     if before[line_start:].lstrip().startswith("#"):  # a heading: its remainder is the question's title
         title, _, rest = rest.partition("\n")
-        title = title.strip(" :.*")
-    text = " ".join(rest.lstrip(" :.*\n").split())
+        title = title.strip(" :.")
+    text = " ".join(rest.strip().lstrip(":.").split())
     title = title[:1].upper() + title[1:]
     return Question(match["label"] or "", points, grade_id, f"*{title}.* {text}" if title else text)
 
