@@ -324,8 +324,15 @@ def _malformed(files: dict[str, Path], root: Path) -> dict[str, tuple[Path, str]
     bad_cfg = dict(good, extra={**good["extra"], "sr_config": {**good["extra"]["sr_config"], "hidden": "wide"}})
     out["config that builds no model"] = (_write(root / "bad_cfg.pt", bad_cfg), "config")
     # A config asking for a far larger model than the file holds is refused before it is allocated.
-    huge = dict(good, extra={**good["extra"], "sr_config": {**good["extra"]["sr_config"], "hidden": 200_000}})
+    huge = dict(good, extra={**good["extra"], "sr_config": {**good["extra"]["sr_config"], "hidden": 4096}})
     out["config of a huge model"] = (_write(root / "huge.pt", huge), "does not fit")
+    # A config whose construction would never end (a billion blocks) is refused before anything is built.
+    endless = dict(good, extra={**good["extra"], "sr_config": {**good["extra"]["sr_config"], "rrdb_blocks": 10**9}})
+    out["config of an endless model"] = (_write(root / "endless.pt", endless), "outside")
+    tensor_cfg = dict(
+        good, extra={**good["extra"], "sr_config": {**good["extra"]["sr_config"], "hidden": torch.ones(2)}}
+    )
+    out["a tensor inside the config"] = (_write(root / "tensor_cfg.pt", tensor_cfg), "not a plain value")
     bad_kind = dict(good, extra={**good["extra"], "kind": "transformer"})
     out["unknown model kind"] = (_write(root / "bad_kind.pt", bad_kind), "kind")
     out["other task"] = (files["seg"], "seg")

@@ -72,7 +72,7 @@ def test_train_resume_eval_sample(drive: Path, tmp_path: Path, capsys) -> None:
     assert (figs / "pr_curves.png").stat().st_size > 1000 and (figs / "segmentations.png").stat().st_size > 1000
 
     png = tmp_path / "sample.png"
-    cmd = ["seg", "sample", "--checkpoint", str(run / "last.pt"), "--out", str(png), "--samples", "2"]
+    cmd = ["seg", "sample", "--checkpoint", str(run / "last.pt"), "--out", str(png), "--samples", "2", "--force"]
     assert main([*cmd, "--data", str(drive), "--index", "1", "--device", "cpu"]) == 0
     assert png.stat().st_size > 1000
     assert main([*cmd, "--retina", "--size", "32", "--device", "cpu"]) == 0
@@ -142,7 +142,8 @@ def test_cpu_path_downscale_and_crop(drive64: Path, tmp_path: Path, capsys, capl
     assert result["downscale"] == 2.0 and result["image_size"] == [32, 32] and result["padded_size"] == [32, 32]
     # The same total bits over fewer pixels (the FOV) or as many (no padding needed at 32x32).
     assert result["bpd_fov"] > result["bpd"] > 0 and result["bpd_padded"] == pytest.approx(result["bpd"])
-    assert main([*cmd, "--device", "cpu", "--json", str(out), "--downscale", "1"]) == 0
+    assert main([*cmd, "--device", "cpu", "--json", str(out), "--downscale", "1"]) == 2  # would replace the first
+    assert main([*cmd, "--device", "cpu", "--json", str(out), "--downscale", "1", "--force"]) == 0
     result = json.loads(out.read_text())
     assert result["downscale"] == 1.0 and result["image_size"] == [64, 64]
     png = tmp_path / "s.png"

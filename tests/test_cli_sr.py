@@ -81,7 +81,7 @@ def test_eval_protocol_flags(trained: dict[str, Path], tmp_path: Path, capsys: p
 
     def bpd(*extra: str) -> tuple[float, str, str]:
         out = tmp_path / "e.json"
-        assert main([*argv, "--temperature", "0", "--json", str(out), *extra]) == 0
+        assert main([*argv, "--temperature", "0", "--json", str(out), "--force", *extra]) == 0
         row = json.loads(out.read_text())["SetA"]
         return row["bpd"], row["bpd_protocol"], capsys.readouterr().out
 
@@ -116,7 +116,7 @@ def test_eval_padding_flag(
     argv = ["sr", "eval", "--checkpoint", str(trained["ckpt"]), "--data", str(folder), "--device", "cpu"]
     for extra, padding in (([], "square"), (["--padding", "replicate"], "replicate")):
         out = tmp_path / f"{padding}.json"
-        assert main([*argv, "--temperature", "0", "--json", str(out), *extra]) == 0
+        assert main([*argv, "--temperature", "0", "--json", str(out), "--force", *extra]) == 0
         assert f"padding for PSNR/SSIM: {padding}" in capsys.readouterr().out
         assert seen[-1] == padding
         assert json.loads(out.read_text())["wide"]["images"] == 1  # a 12x20 LR image, scored on its exact shape

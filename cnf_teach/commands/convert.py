@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
+
+from .common import output_file
 
 __all__ = ["register", "run_convert"]
 
@@ -34,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="allow unpickling OLD, which can run arbitrary code: only for a file you trust",
     )
+    p.add_argument("--force", action="store_true", help="replace an existing NEW")
     p.set_defaults(handler=run_convert)
 
 
@@ -41,6 +45,11 @@ def run_convert(args: argparse.Namespace) -> int:
     from ..engine.checkpoint import convert_legacy_checkpoint, load_checkpoint
     from ..errors import UsageError
 
+    new = output_file(args.new, "NEW", args.force)
+    assert new is not None
+    old = Path(args.old)
+    if old.exists() and new.exists() and old.resolve() == new.resolve():
+        raise UsageError(f"NEW {new} is OLD itself; write the converted checkpoint to another file")
     try:
         path = convert_legacy_checkpoint(args.old, args.new, trust_pickle=args.trust_pickle)
         ckpt = load_checkpoint(path)

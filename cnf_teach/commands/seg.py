@@ -30,7 +30,17 @@ import json
 import logging
 from pathlib import Path
 
-from .common import usage_error
+from .common import (
+    MAX_SIDE,
+    MAX_STEPS,
+    building_folder,
+    float_arg,
+    int_arg,
+    output_file,
+    seed_arg,
+    usage_error,
+    write_text,
+)
 from .seg_eval import run_eval, run_sample
 from .seg_inputs import load_seg_checkpoint
 from .seg_train import run_train
@@ -58,17 +68,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = s.add_parser("info", help="validate a DRIVE folder and print a summary")
     q.add_argument("--data", required=True, help="DRIVE folder (holding training/ and/or test/)")
     q.add_argument("--json", metavar="OUT", help="write the summary as JSON")
+    q.add_argument("--force", action="store_true", help="replace an existing --json file")
     q.set_defaults(handler=run_info)
 
     q = s.add_parser("synth", help="write synthetic retinas in DRIVE's layout")
-    q.add_argument("--out", required=True, help="destination folder")
-    q.add_argument("--train", type=int, default=20, help="training images (default 20)")
-    q.add_argument("--test", type=int, default=20, help="test images (default 20)")
-    q.add_argument("--size", type=int, default=96, help="height and width in pixels (default 96)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", required=True, help="destination folder (new, or empty)")
+    q.add_argument("--force", action="store_true", help="replace an existing --out folder once the new one is complete")
+    q.add_argument("--train", type=int_arg(0, 10_000), default=20, help="training images (default 20)")
+    q.add_argument("--test", type=int_arg(0, 10_000), default=20, help="test images (default 20)")
+    q.add_argument("--size", type=int_arg(16, 2048), default=96, help="height and width in pixels (default 96)")
+    q.add_argument("--seed", type=seed_arg, default=0)
     q.add_argument(
         "--mc-samples",
-        type=int,
+        type=int_arg(0, 100_000),
         default=200,
         help="annotations drawn per test image to check the exact floors by Monte Carlo (default 200; 0: none)",
     )
@@ -79,32 +91,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--config", choices=("paper", "tiny"), default="tiny", help="paper_drive() or tiny() (default)")
     q.add_argument("--data", help="DRIVE folder; default: synthetic retinas written to OUT/synthetic_drive")
     q.add_argument("--out", required=True, help="run folder (checkpoint last.pt, metrics.json)")
-    q.add_argument("--steps", type=int, help="optimisation steps (default: the config's epochs x batches)")
-    q.add_argument("--lr", type=float, help="learning rate (default: the config's)")
-    q.add_argument("--batch-size", type=int, help="batch size (default: the config's)")
-    q.add_argument("--pad-to", type=int, help="pad images to this square size (default: the config's)")
+    q.add_argument(
+        "--steps", type=int_arg(1, MAX_STEPS), help="optimisation steps (default: the config's epochs x batches)"
+    )
+    q.add_argument("--lr", type=float_arg(0.0, 10.0, low_open=True), help="learning rate (default: the config's)")
+    q.add_argument("--batch-size", type=int_arg(1, 4096), help="batch size (default: the config's)")
+    q.add_argument("--pad-to", type=int_arg(4, MAX_SIDE), help="pad images to this square size (default: the config's)")
     q.add_argument("--no-augment", action="store_true", help="turn off rotation/scale/shear augmentation")
     _downscale_arg(
         q, "shrink every photograph by FACTOR when reading (2: DRIVE at 292x282; default 1, or the resumed run's)"
     )
     q.add_argument(
         "--crop",
-        type=int,
+        type=int_arg(4, MAX_SIDE),
         metavar="SIZE",
         help="train on random SIZE x SIZE windows of the padded images (a multiple of 4; default: whole images)",
     )
     q.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    q.add_argument("--checkpoint-every", type=int, default=100)
+    q.add_argument(
+        "--checkpoint-every", type=int_arg(0, MAX_STEPS), default=100, help="(default 100; 0: at the end only)"
+    )
     q.add_argument(
         "--workers",
-        type=int,
+        type=int_arg(0, 256),
         help="data loader worker processes; by default on CUDA the images stay on the GPU and are augmented "
         "there (no workers), elsewhere none",
     )
     q.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=seed_arg, default=0)
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
     q.add_argument("--json", metavar="OUT", help="write the final metrics as JSON")
+    q.add_argument("--force", action="store_true", help="replace an existing --json file")
     q.set_defaults(handler=run_train)
 
     q = s.add_parser("eval", help="bits/dim, PR curve and max F-score on a test split")
@@ -115,11 +132,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     q.add_argument("--data", required=True, help="DRIVE folder")
     q.add_argument("--split", choices=("test", "training"), default="test")
-    q.add_argument("--samples", type=int, help="samples per image for the soft map (default: the config's)")
+    q.add_argument(
+        "--samples", type=int_arg(1, 10_000), help="samples per image for the soft map (default: the config's)"
+    )
     _downscale_arg(q, "shrink the whole test images by FACTOR (default: the training run's factor, else 1)")
     q.add_argument("--figures", metavar="DIR", help="write pr_curves.png and segmentations.png there")
     q.add_argument("--device", default="auto")
     q.add_argument("--json", metavar="OUT", help="write the results as JSON")
+    q.add_argument("--force", action="store_true", help="replace existing --json and --figures files")
     q.set_defaults(handler=run_eval)
 
     q = s.add_parser("sample", help="soft map and samples of one image")
@@ -131,26 +151,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = q.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="DRIVE folder (uses its test split)")
     src.add_argument("--retina", action="store_true", help="scikit-image's real fundus photograph")
-    q.add_argument("--index", type=int, default=0, help="image index in the test split")
+    q.add_argument("--index", type=int_arg(0, 10**6), default=0, help="image index in the test split")
     _downscale_arg(q, "with --data: shrink the test image by FACTOR (default: the training run's factor, else 1)")
-    q.add_argument("--size", type=int, default=128, help="size of the real photograph (with --retina)")
-    q.add_argument("--samples", type=int, default=16)
-    q.add_argument("--temperature", type=float, default=1.0)
-    q.add_argument("--out", required=True, help="PNG file to write")
+    q.add_argument("--size", type=int_arg(16, 4096), default=128, help="size of the real photograph (with --retina)")
+    q.add_argument("--samples", type=int_arg(1, 10_000), default=16)
+    q.add_argument("--temperature", type=float_arg(0.0, 100.0), default=1.0)
+    q.add_argument("--out", required=True, help="image file to write (.png, .jpg, ...)")
+    q.add_argument("--force", action="store_true", help="replace an existing --out file")
     q.add_argument("--device", default="auto")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=seed_arg, default=0)
     q.set_defaults(handler=run_sample)
 
     p.set_defaults(handler=lambda args: p.print_help() or 0)
 
 
 def _downscale_arg(parser: argparse.ArgumentParser, help_text: str) -> None:
-    parser.add_argument("--downscale", type=float, metavar="FACTOR", help=help_text)
+    parser.add_argument("--downscale", type=float_arg(1.0, 64.0), metavar="FACTOR", help=help_text)
 
 
 def run_info(args: argparse.Namespace) -> int:
     from ..data.drive import DriveFormatError, drive_summary
 
+    json_path = output_file(args.json, "--json", args.force)
     try:
         summary = drive_summary(args.data)
     except DriveFormatError as err:
@@ -160,22 +182,21 @@ def run_info(args: argparse.Namespace) -> int:
             f"{split:9s} {s['images']:3d} images {s['height']}x{s['width']}  "
             f"FOV {100 * s['fov_fraction']:.1f}% of pixels  vessels {100 * s['vessel_fraction_in_fov']:.1f}% of FOV"
         )
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2))
+    if json_path is not None:
+        write_text(json_path, json.dumps(summary, indent=2))
     return 0
 
 
 def run_synth(args: argparse.Namespace) -> int:
     from ..data.synthetic_retina import FLOORS_FILE, RetinaConfig, make_synthetic_drive, read_floors
 
-    if args.train < 0 or args.test < 0 or args.train + args.test == 0:
-        raise usage_error("--train and --test must be >= 0 and not both 0")
-    if args.size < 16:
-        raise usage_error(f"--size must be at least 16 pixels, got {args.size}")
-    if args.mc_samples < 0:
-        raise usage_error(f"--mc-samples must be >= 0, got {args.mc_samples}")
+    if args.train + args.test == 0:
+        raise usage_error("--train and --test are both 0; nothing to write")
+    if not args.out.strip():
+        raise usage_error("--out is empty; pass the destination folder")
     config = RetinaConfig(height=args.size, width=args.size)
-    make_synthetic_drive(args.out, args.train, args.test, config, args.seed, mc_samples=args.mc_samples)
+    with building_folder(Path(args.out), args.force) as tmp:  # complete, or not there at all
+        make_synthetic_drive(tmp, args.train, args.test, config, args.seed, mc_samples=args.mc_samples)
     print(f"wrote {args.train} training and {args.test} test synthetic retinas to {args.out}")
     if args.test:
         floors = read_floors(args.out)

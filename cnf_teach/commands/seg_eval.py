@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from .common import pick_device, usage_error
+from .common import IMAGE_SUFFIXES, output_file, output_folder, pick_device, usage_error, write_file, write_text
 from .seg_inputs import checked_downscale, model_from_args, read_dataset
 
 __all__ = ["run_eval", "run_sample"]
@@ -25,13 +24,12 @@ def run_eval(args: argparse.Namespace) -> int:
     from ..vessels.evaluation import evaluate_seg_model
     from ..vessels.figures import plot_pr_curves, plot_segmentations
 
-    checked_downscale(args.downscale, 1.0)  # a bad value fails before the model loads
+    json_path = output_file(args.json, "--json", args.force)
+    figures = output_folder(args.figures, "--figures", ("pr_curves.png", "segmentations.png"), args.force)
     device = pick_device(args.device)
     model, kind, trained_downscale = model_from_args(args, device)
     config = model.config
     samples = args.samples if args.samples is not None else config.eval_samples
-    if samples < 1:
-        raise usage_error(f"--samples must be positive, got {samples}")
     downscale = checked_downscale(args.downscale, trained_downscale)
     dataset = read_dataset(args.data, args.split, pad_to=config.pad_to, downscale=downscale)  # whole images
     ev = evaluate_seg_model(model, dataset, num_samples=samples, device=device)
@@ -54,17 +52,16 @@ def run_eval(args: argparse.Namespace) -> int:
         f"  bits/dim {ev.bpd:.4f} per image pixel ({h}x{w}), {ev.bpd_fov:.4f} per field-of-view pixel, "
         f"{ev.bpd_padded:.4f} per padded pixel ({dataset.size[0]}x{dataset.size[1]})"
     )
-    if args.figures:
-        fig_dir = Path(args.figures)
-        fig_dir.mkdir(parents=True, exist_ok=True)
-        plot_pr_curves({kind: ev}, str(fig_dir / "pr_curves.png"))
+    if figures is not None:
+        figures.mkdir(parents=True, exist_ok=True)
+        write_file(figures / "pr_curves.png", lambda tmp: plot_pr_curves({kind: ev}, tmp))
         rows = []
         for i, (soft, sample) in enumerate(zip(ev.soft_maps, ev.first_samples, strict=True)):
             im = dataset.images[i]
             rows.append({"photograph": im.image, "ground truth": im.label, "soft map": soft, "sample": sample})
-        plot_segmentations(rows, str(fig_dir / "segmentations.png"))
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2))
+        write_file(figures / "segmentations.png", lambda tmp: plot_segmentations(rows, tmp))
+    if json_path is not None:
+        write_text(json_path, json.dumps(summary, indent=2))
     return 0
 
 
@@ -73,9 +70,7 @@ def run_sample(args: argparse.Namespace) -> int:
     from ..vessels.evaluation import real_retina
     from ..vessels.figures import plot_segmentations
 
-    if args.samples < 1:
-        raise usage_error(f"--samples must be positive, got {args.samples}")
-    checked_downscale(args.downscale, 1.0)  # a bad value fails before the model loads
+    out_path = output_file(args.out, "--out", args.force, IMAGE_SUFFIXES)
     device = pick_device(args.device)
     model, _, trained_downscale = model_from_args(args, device)
     torch.manual_seed(args.seed)
@@ -101,6 +96,7 @@ def run_sample(args: argparse.Namespace) -> int:
     row["sample 1"] = draws[0]
     if len(draws) > 1:
         row["sample 2"] = draws[1]
-    plot_segmentations([row], args.out)
+    assert out_path is not None
+    write_file(out_path, lambda tmp: plot_segmentations([row], tmp))
     print(f"wrote {args.out}")
     return 0

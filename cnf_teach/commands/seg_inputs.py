@@ -62,7 +62,7 @@ def load_seg_checkpoint(path: str, device: torch.device | str = "cpu") -> tuple[
 
 def model_from_args(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Module, str, float]:
     """``(model, kind, training downscale factor)`` from ``--checkpoint`` or ``--pretrained``."""
-    if args.pretrained:
+    if args.pretrained is not None:
         try:
             model, kind = pretrained.load_for_task(args.pretrained, "seg", device)
         except ValueError as err:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .common import pick_device, usage_error
+from .common import RunLock, building_folder, output_file, pick_device, usage_error, write_text
 from .seg_inputs import checked_downscale, read_dataset, stored_downscale
 
 __all__ = ["run_train"]
@@ -25,6 +25,19 @@ log = logging.getLogger(__name__)
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """``seg train``: check the outputs, lock the run folder, then train (see :func:`_train`)."""
+    from ..engine import distributed_info
+
+    if not args.out.strip():
+        raise usage_error("--out is empty; pass the run folder")
+    json_path = output_file(args.json, "--json", args.force)
+    if distributed_info()[0] != 0:  # under torchrun rank 0 holds the lock for every process
+        return _train(args, json_path)
+    with RunLock(args.out):  # before the checks: a second run on this folder stops here
+        return _train(args, json_path)
+
+
+def _train(args: argparse.Namespace, json_path: Path | None) -> int:
     from ..data.augment import JointAugment
     from ..data.synthetic_retina import make_synthetic_drive
     from ..engine import CHECKPOINT_NAME, TrainConfig, Trainer, load_checkpoint, make_loader
@@ -33,13 +46,7 @@ def run_train(args: argparse.Namespace) -> int:
     from ..vessels.model import build_seg_model, seg_loss
 
     out = Path(args.out)
-    for name in ("steps", "batch_size", "pad_to"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise usage_error(f"--{name.replace('_', '-')} must be positive, got {value}")
-    if args.lr is not None and args.lr <= 0:
-        raise usage_error(f"--lr must be positive, got {args.lr}")
-    if args.crop is not None and (args.crop < 4 or args.crop % 4):
+    if args.crop is not None and args.crop % 4:
         raise usage_error(f"--crop must be a positive multiple of 4 (2**levels of the flow), got {args.crop}")
     downscale = checked_downscale(args.downscale, 1.0) if args.downscale is not None else None
     config = SegConfig.paper_drive() if args.config == "paper" else SegConfig.tiny()
@@ -70,7 +77,8 @@ def run_train(args: argparse.Namespace) -> int:
         data = str(out / "synthetic_drive")
         if not Path(data, "training").is_dir():
             log.info("no --data: writing synthetic retinas to %s", data)
-            make_synthetic_drive(data, seed=args.seed)
+            with building_folder(Path(data)) as tmp:  # a kill leaves no partial folder under this name
+                make_synthetic_drive(tmp, seed=args.seed)
     torch.manual_seed(args.seed)
     augment = None if args.no_augment else JointAugment()
     dataset = read_dataset(data, "training", pad_to=config.pad_to, augment=augment, downscale=downscale, crop=args.crop)
@@ -80,8 +88,6 @@ def run_train(args: argparse.Namespace) -> int:
     if len(dataset) < config.batch_size:
         raise usage_error(f"{data} has {len(dataset)} training images, fewer than one batch of {config.batch_size}")
     device = pick_device(args.device)
-    if args.workers is not None and args.workers < 0:
-        raise usage_error(f"--workers must be >= 0, got {args.workers}")
     if device.type == "cuda" and args.workers is None:
         from ..data.drive import DeviceDriveLoader
 
@@ -112,6 +118,6 @@ def run_train(args: argparse.Namespace) -> int:
     metrics = trainer.fit()
     print(f"{args.model}: step {trainer.step}, train bits/dim {metrics.get('bpd', float('nan')):.4f}")
     print(f"checkpoint: {ckpt_path}")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"model": args.model, **metrics}, indent=2))
+    if json_path is not None:
+        write_text(json_path, json.dumps({"model": args.model, **metrics}, indent=2))
     return 0

@@ -36,7 +36,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .common import pick_device, usage_error
+from .common import (
+    IMAGE_SUFFIXES,
+    MAX_SIDE,
+    MAX_STEPS,
+    float_arg,
+    int_arg,
+    output_file,
+    pick_device,
+    seed_arg,
+    usage_error,
+    write_file,
+)
 from .sr_eval import BICUBIC_SCALES, format_table, run_eval
 from .sr_inputs import model_from_args
 from .sr_train import run_train
@@ -57,30 +68,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--model", choices=("cnf", "baseline"), default="cnf", help="which model (default cnf)")
     t.add_argument("--dequantization", choices=("uniform", "variational"), help="override the config's")
     t.add_argument("--out", metavar="DIR", default="runs/sr", help="checkpoint folder (default runs/sr)")
-    t.add_argument("--steps", type=int, help="training steps (default: the config's)")
-    t.add_argument("--batch-size", type=int, help="batch size per process (default: the config's)")
-    t.add_argument("--lr", type=float, help="learning rate (default: the config's)")
-    t.add_argument("--patch", type=int, help="HR patch size for image folders (default: the config's)")
+    t.add_argument("--steps", type=int_arg(1, MAX_STEPS), help="training steps (default: the config's)")
+    t.add_argument("--batch-size", type=int_arg(1, 65536), help="batch size per process (default: the config's)")
+    t.add_argument("--lr", type=float_arg(0.0, 10.0, low_open=True), help="learning rate (default: the config's)")
+    t.add_argument("--patch", type=int_arg(1, MAX_SIDE), help="HR patch size for image folders (default: the config's)")
     t.add_argument(
         "--eval-data",
         metavar="DIR",
         help="validation set scored (bits/dim) every --eval-every steps: an image folder, or a downsampled-ImageNet "
         "folder whose held-out training images are used (default with ImageNet --data: its hold-out)",
     )
-    t.add_argument("--eval-every", type=int, default=0, help="validate every N steps (default 0: never)")
-    t.add_argument("--checkpoint-every", type=int, default=500)
+    t.add_argument(
+        "--eval-every", type=int_arg(0, MAX_STEPS), default=0, help="validate every N steps (default 0: never)"
+    )
+    t.add_argument(
+        "--checkpoint-every", type=int_arg(0, MAX_STEPS), default=500, help="(default 500; 0: at the end only)"
+    )
     t.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint (exactly)")
     t.add_argument(
         "--workers",
-        type=int,
+        type=int_arg(0, 256),
         default=None,
         help="data loader worker processes (default: up to 8 per GPU on CUDA, none elsewhere)",
     )
     _device_args(t)
     t.add_argument("--amp", action="store_true", help="bf16 mixed precision (CUDA)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed_arg, default=0)
     t.add_argument("--json", metavar="OUT", help="write the final metrics as JSON")
+    t.add_argument("--force", action="store_true", help="replace an existing run in --out, and an existing --json file")
     t.set_defaults(handler=run_train)
 
     e = sr.add_parser("eval", help="bits/dim, PSNR and SSIM per image set (Table 2 of the paper)")
@@ -88,17 +104,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--pretrained", metavar="NAME", help="a shipped model instead of --checkpoint (sr-cnf-small, ...)")
     e.add_argument("--model", choices=("checkpoint", "bicubic"), default="checkpoint")
     e.add_argument("--data", metavar="DIR", action="append", help="image folder; repeat for several sets")
-    e.add_argument("--scale", type=int, default=2)
-    e.add_argument("--temperature", type=float, default=0.8, help="CNF sampling temperature (default 0.8)")
-    e.add_argument("--max-images", type=int, help="evaluate only the first N images of each set")
+    e.add_argument("--scale", type=int_arg(1, 16), default=2)
+    e.add_argument(
+        "--temperature", type=float_arg(0.0, 100.0), default=0.8, help="CNF sampling temperature (default 0.8)"
+    )
+    e.add_argument("--max-images", type=int_arg(1, 10**9), help="evaluate only the first N images of each set")
     e.add_argument(
         "--protocol",
         choices=("crops", "whole"),
         default="crops",
         help="bits/dim over random crops (default, the paper's §5.1.1) or over whole images (edges replicated)",
     )
-    e.add_argument("--crops", type=int, default=1000, help="random crops per set with --protocol crops (default 1000)")
-    e.add_argument("--crop-size", type=int, default=128, help="HR side of the crops (default 128)")
+    e.add_argument(
+        "--crops",
+        type=int_arg(1, 10**6),
+        default=1000,
+        help="random crops per set with --protocol crops (default 1000)",
+    )
+    e.add_argument("--crop-size", type=int_arg(1, MAX_SIDE), default=128, help="HR side of the crops (default 128)")
     e.add_argument(
         "--padding",
         choices=("square", "replicate"),
@@ -106,8 +129,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="test-time padding of the LR input for PSNR/SSIM: zeros at the right and bottom to a square "
         "(default, the paper's §5.1) or the edges replicated to the next multiple the flow needs",
     )
-    e.add_argument("--seed", type=int, default=0, help="seed of the samples and of the crops (default 0)")
+    e.add_argument("--seed", type=seed_arg, default=0, help="seed of the samples and of the crops (default 0)")
     e.add_argument("--json", metavar="OUT", help="write the figures as JSON")
+    e.add_argument("--force", action="store_true", help="replace an existing --json file")
     _device_args(e)
     e.set_defaults(handler=run_eval)
 
@@ -115,9 +139,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--checkpoint", metavar="CKPT", help="model checkpoint")
     s.add_argument("--pretrained", metavar="NAME", help="a shipped model instead of --checkpoint (sr-cnf-small, ...)")
     s.add_argument("--image", metavar="IN", required=True)
-    s.add_argument("--out", metavar="OUT", required=True)
-    s.add_argument("--temperature", type=float, default=0.8)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", metavar="OUT", required=True, help="the upscaled image (.png, .jpg, .bmp, .tif)")
+    s.add_argument("--force", action="store_true", help="replace an existing --out file")
+    s.add_argument("--temperature", type=float_arg(0.0, 100.0), default=0.8)
+    s.add_argument("--seed", type=seed_arg, default=0)
     _device_args(s)
     s.set_defaults(handler=run_sample)
 
@@ -125,7 +150,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "prepare", help="memory-mapped copies of a downsampled-ImageNet folder, shared by every process of a machine"
     )
     c.add_argument("--data", metavar="DIR", required=True, help="folder of downsampled-ImageNet npz files")
-    c.add_argument("--scale", type=int, default=2, help="SR factor of the LR copies (default 2)")
+    c.add_argument("--scale", type=int_arg(1, 16), default=2, help="SR factor of the LR copies (default 2)")
     c.set_defaults(handler=run_prepare)
 
 
@@ -141,12 +166,11 @@ def run_sample(args: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..super_resolution.evaluation import make_upsample_fn
 
-    device = pick_device(args.device)
-    if args.temperature < 0:
-        raise UsageError(f"--temperature must be >= 0, got {args.temperature}")
-    model = model_from_args(args, device)
+    out_path = output_file(args.out, "--out", args.force, IMAGE_SUFFIXES)
     if not Path(args.image).is_file():
-        raise UsageError(f"image {args.image} not found")
+        raise UsageError(f"image {args.image} not found (or not a regular file)")
+    device = pick_device(args.device)
+    model = model_from_args(args, device)
     try:
         img, gray = load_image(args.image)
     except ValueError as err:
@@ -155,8 +179,9 @@ def run_sample(args: argparse.Namespace) -> int:
     lr = torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0)  # [1, 3, h, w] uint8
     sr = make_upsample_fn(model, args.temperature)(lr)[0].cpu()  # [3, s h, s w] uint8
     out = sr[0].numpy() if gray else sr.permute(1, 2, 0).numpy()
+    assert out_path is not None
     try:
-        Image.fromarray(np.ascontiguousarray(out)).save(args.out)
+        write_file(out_path, Image.fromarray(np.ascontiguousarray(out)).save)
     except (OSError, ValueError) as err:
         raise UsageError(f"cannot write {args.out}: {err}") from None
     print(f"wrote {args.out} ({out.shape[1]}x{out.shape[0]}) from {args.image} at temperature {args.temperature:g}")
@@ -168,8 +193,6 @@ def run_prepare(args: argparse.Namespace) -> int:
     from ..data.imagenet import write_imagenet_cache
     from ..data.imagenet_cache import CACHE_FOLDER
 
-    if args.scale < 1:
-        raise usage_error(f"--scale must be positive, got {args.scale}")
     try:
         files = write_imagenet_cache(args.data, scale=args.scale)
     except ValueError as err:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .common import pick_device, usage_error
+from .common import output_file, pick_device, usage_error, write_text
 from .sr_inputs import model_from_args, read_eval_set
 
 __all__ = ["BICUBIC_SCALES", "format_table", "run_eval"]
@@ -70,11 +70,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from ..super_resolution.evaluation import dataset_bits_per_dim, evaluate_sr, make_upsample_fn
     from ..super_resolution.model import SuperResolutionCNF
 
+    json_path = output_file(args.json, "--json", args.force)
     device = pick_device(args.device)
-    if args.max_images is not None and args.max_images < 1:
-        raise UsageError("--max-images must be >= 1")
-    if args.crops < 1 or args.crop_size < 1:
-        raise UsageError(f"--crops and --crop-size must be positive, got {args.crops} and {args.crop_size}")
     model = None
     if args.model == "bicubic":
         if args.checkpoint or args.pretrained:
@@ -143,6 +140,6 @@ def run_eval(args: argparse.Namespace) -> int:
         if any(r["bpd_protocol"] != args.protocol for r in results.values()):
             line += f" (sets with images under {args.crop_size} pixels: whole images)"
     print(format_table(results, method, line))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+    if json_path is not None:
+        write_text(json_path, json.dumps(results, indent=2))
     return 0

@@ -64,9 +64,9 @@ def model_from_args(args: argparse.Namespace, device: torch.device) -> Any:
     """The model named by ``--checkpoint`` or ``--pretrained`` (exactly one of them)."""
     from ..errors import UsageError
 
-    if bool(args.checkpoint) == bool(args.pretrained):
+    if (args.checkpoint is None) == (args.pretrained is None):
         raise UsageError("pass either --checkpoint CKPT or --pretrained NAME (one of them)")
-    if args.pretrained:
+    if args.pretrained is not None:
         try:
             return pretrained.load_for_task(args.pretrained, "sr", device)[0]
         except ValueError as err:

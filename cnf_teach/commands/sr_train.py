@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .common import pick_device, usage_error
+from .common import RunLock, output_file, pick_device, usage_error, write_text
 from .sr_inputs import is_imagenet_folder, read_eval_set, read_sr_checkpoint
 
 __all__ = ["run_train"]
@@ -53,6 +53,29 @@ def _same_size_bits_totals(model: torch.nn.Module, data: Any, batch_size: int, s
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """``sr train``: check the outputs, lock the run folder, then train (see :func:`_train`)."""
+    from ..engine import CHECKPOINT_NAME, distributed_info
+
+    if not args.out.strip():
+        raise usage_error("--out is empty; pass the run folder")
+    json_path = output_file(args.json, "--json", args.force)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise usage_error(f"--out {out} is a file, not a folder; choose another --out")
+    if distributed_info()[0] != 0:  # under torchrun rank 0 holds the lock for every process
+        return _train(args, json_path)
+    with RunLock(out):  # before the checks: a second run on this folder stops here
+        last = out / CHECKPOINT_NAME
+        continuing = args.resume is not None and Path(args.resume).resolve() == last.resolve()
+        if last.exists() and not continuing and not args.force:
+            raise usage_error(
+                f"{last} exists (an earlier run); pass --resume {last} to continue it, --force to replace it, "
+                "or choose another --out"
+            )
+        return _train(args, json_path)
+
+
+def _train(args: argparse.Namespace, json_path: Path | None) -> int:
     from ..data.imagenet import DownsampledImageNet
     from ..engine import ShardedEval, TrainConfig, Trainer, TrainingDiverged, make_loader
     from ..errors import UsageError
@@ -68,8 +91,6 @@ def run_train(args: argparse.Namespace) -> int:
         config = SRConfig.from_dict({**config.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
     except ValueError as err:
         raise usage_error(err) from None
-    if config.train_steps < 1 or config.batch_size < 1 or config.lr <= 0:
-        raise UsageError("--steps and --batch-size must be positive and --lr > 0")
     device = pick_device(args.device)
     torch.manual_seed(args.seed)
     data = _train_set(args, config.scale, config.patch)
@@ -136,8 +157,8 @@ def run_train(args: argparse.Namespace) -> int:
         + (f", eval bits/dim {metrics['eval_bpd']:.4f}" if "eval_bpd" in metrics else "")
         + f"; checkpoint {trainer.checkpoint_path}"
     )
-    if args.json:
-        Path(args.json).write_text(json.dumps(metrics, indent=2))
+    if json_path is not None:
+        write_text(json_path, json.dumps(metrics, indent=2))
     return 0
 
 

@@ -17,6 +17,7 @@ import torch
 from ..data.toy import ConditionalMixture2D
 from ..progress import track
 from ..toy.vector_flow import VectorFlow
+from .common import int_arg, output_file, seed_arg, write_text
 
 __all__ = ["register", "run"]
 
@@ -25,18 +26,16 @@ log = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("toy", help="fit a conditional flow to the 2D conditional mixture")
-    p.add_argument("--steps", type=int, default=500, help="optimisation steps (default 500)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int_arg(1, 10**7), default=500, help="optimisation steps (default 500)")
+    p.add_argument("--batch-size", type=int_arg(1, 10**6), default=256)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--json", metavar="OUT", help="write the figures as JSON")
+    p.add_argument("--force", action="store_true", help="replace an existing --json file")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UsageError
-
-    if args.steps < 1 or args.batch_size < 1:
-        raise UsageError("--steps and --batch-size must be positive")
+    json_path = output_file(args.json, "--json", args.force)
     g = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
     target = ConditionalMixture2D()
@@ -54,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
         model_nll = -model.log_prob(y, x).mean().item()
     true_nll = -target.log_prob(y, x).mean().item()
     print(f"test NLL (nats): model {model_nll:.3f}  true density {true_nll:.3f}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"model_nll": model_nll, "true_nll": true_nll, "steps": args.steps}, f, indent=2)
+    if json_path is not None:
+        write_text(json_path, json.dumps({"model_nll": model_nll, "true_nll": true_nll, "steps": args.steps}, indent=2))
     return 0

@@ -48,7 +48,13 @@ from __future__ import annotations
 
 from .checkpoint_fit import check_optimizer_state, check_same_structure, load_model_state, rebuild_model
 from .checkpoint_io import load_checkpoint, save_checkpoint, save_weights
-from .checkpoint_validation import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, validate_checkpoint
+from .checkpoint_validation import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    CheckpointError,
+    check_config,
+    validate_checkpoint,
+)
 from .checkpoint_validation import TRAINING_KEYS as TRAINING_KEYS  # public before the split, not in __all__
 from .legacy import convert_legacy_checkpoint
 from .random_state import rng_state, set_rng_state
@@ -58,6 +64,7 @@ __all__ = [
     "CHECKPOINT_NAME",
     "CHECKPOINT_VERSION",
     "CheckpointError",
+    "check_config",
     "check_optimizer_state",
     "check_same_structure",
     "convert_legacy_checkpoint",

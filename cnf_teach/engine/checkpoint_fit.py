@@ -17,7 +17,7 @@ from torch import nn
 
 from .checkpoint_validation import CheckpointError, first_line, is_int, is_number
 
-__all__ = ["check_optimizer_state", "check_same_structure", "load_model_state", "rebuild_model"]
+__all__ = ["check_finite", "check_optimizer_state", "check_same_structure", "load_model_state", "rebuild_model"]
 
 
 def _describe(names: list[str]) -> str:
@@ -64,6 +64,7 @@ def load_model_state(model: nn.Module, state: Any, source: str = "the checkpoint
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{source}: the model entry is a {type(state).__name__}, not a dict of tensors")
     _raise_misfit(_fit_problems(model.state_dict(), state), source)
+    check_finite(state, f"{source}: model")
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, ValueError, TypeError) as err:
@@ -180,3 +181,25 @@ def check_optimizer_state(optimizer: torch.optim.Optimizer, state: Any, source: 
                 raise CheckpointError(
                     f"{where}.state[{index}].{key} must be a {param.dtype} tensor of shape {list(param.shape)}"
                 )
+
+
+def check_finite(value: Any, where: str) -> None:
+    """Raise unless every floating-point tensor in ``value`` (nested dicts and lists) is finite.
+
+    A NaN or infinite weight, or optimizer moment, comes from a run that diverged before it was
+    saved (training never saves one: it stops at the last good step) or from a damaged file.
+
+    Raises:
+        CheckpointError: (one line) the first entry holding NaN or inf.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point() and value.numel() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(
+                f"{where} holds NaN or infinite values; the file is damaged, use an earlier checkpoint"
+            )
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            check_finite(v, f"{where}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_finite(v, f"{where}[{i}]")

@@ -147,6 +147,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise FileNotFoundError(f"checkpoint {path} not found")
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    if not path.is_file():  # a FIFO, socket or device: reading it could wait forever
+        raise CheckpointError(f"{path} is not a regular file; pass a checkpoint file")
     try:
         with path.open("rb") as f:
             head = f.read(4)

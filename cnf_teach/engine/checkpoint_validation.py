@@ -11,6 +11,7 @@ Its own file, and the lowest of the checkpoint modules: the others import
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "TRAINING_KEYS",
     "CONVERT_HINT",
     "CheckpointError",
+    "check_config",
     "check_plain",
     "first_line",
     "is_int",
@@ -239,3 +241,41 @@ def validate_checkpoint(ckpt: Any, source: str = "the checkpoint") -> dict[str, 
     if any(key in ckpt for key in TRAINING_KEYS):
         _check_training_state(ckpt, source)
     return ckpt
+
+
+def check_config(
+    config: Mapping[str, Any], limits: Mapping[str, tuple[float, float]], source: str, entry: str = "config"
+) -> None:
+    """Raise unless a stored model config is plain values within ``limits``, before anything is built.
+
+    A config comes from a checkpoint a user passed, so it is checked like the rest of the file:
+    every value is a string, number, boolean, ``None`` or a list of those (never a tensor), and
+    every field in ``limits`` is a finite number in ``[low, high]`` (each element, for a list). The
+    bounds keep a crafted file from asking for a model whose construction never ends (a billion
+    blocks) before the shapes of its tensors can even be compared with the file's.
+
+    Args:
+        config: The config dict of the checkpoint's ``extra`` entry.
+        limits: ``{field: (low, high)}`` for the sizes and counts of the model.
+        source: The checkpoint, for the messages.
+        entry: The entry's name, for the messages.
+
+    Raises:
+        CheckpointError: (one line) a value that is not plain, or a size outside its bounds.
+    """
+    for key, value in config.items():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if not isinstance(key, str) or not all(type(v) in (type(None), bool, int, float, str) for v in items):
+            raise CheckpointError(
+                f"{source}: {entry}.{key} is not a plain value (a {type(value).__name__}); "
+                "pass a checkpoint written by this package"
+            )
+        if key not in limits or value is None:
+            continue
+        low, high = limits[key]
+        for v in items:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not low <= v <= high:
+                raise CheckpointError(
+                    f"{source}: {entry}.{key} = {value!r} is outside {low:g}..{high:g}; "
+                    "the file is damaged or crafted, pass a checkpoint written by this package"
+                )

@@ -37,6 +37,7 @@ from .checkpoint import (
     set_rng_state,
     validate_checkpoint,
 )
+from .checkpoint_fit import check_finite
 from .config import TrainConfig
 from .evaluation import EvalFn, ShardedEval
 from .step import LossFn
@@ -186,6 +187,7 @@ class TrainerState:
                 "but cannot resume training"
             )
         check_optimizer_state(self.optimizer, self._own_optimizer_flags(ckpt["optimizer"]), source)
+        check_finite(ckpt["optimizer"], f"{source}: optimizer")
         check_same_structure(ckpt["scheduler"], self.scheduler.state_dict(), f"{source}: scheduler")
         batches = ckpt["data"]["batches"]
         if ckpt["data"].get("epoch_rng") is not None and hasattr(self.train_data, "__len__"):

@@ -39,13 +39,21 @@ def available(folder: str | Path | None = None) -> list[str]:
 def manifest(name: str, folder: str | Path | None = None) -> dict[str, Any]:
     """The manifest of model ``name`` (config, seed, steps, times, curve, metrics, command)."""
     folder = Path(folder) if folder is not None else WEIGHTS
-    path = folder / f"{name}.json"
-    if not path.is_file():
-        known = ", ".join(available(folder)) or "none"
-        raise ValueError(
-            f"no pretrained model {name!r} (available: {known}); build it with `make pretrained MODEL={name}`"
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
+    known = available(folder)
+    if name not in known:  # a name, never a path: only the models in the folder
+        hint = "pass a model's name, not a path"
+        if _plain_name(name):
+            hint = f"build it with `make pretrained MODEL={name}`"
+        raise ValueError(f"no pretrained model {name!r} (available: {', '.join(known) or 'none'}); {hint}")
+    try:
+        return json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"the manifest of pretrained model {name!r} cannot be read ({err})") from None
+
+
+def _plain_name(name: str) -> bool:
+    """Whether ``name`` could be a model's name: not empty, no folder separators, not ``.`` or ``..``."""
+    return bool(name) and not any(c in name for c in "/\\\0:") and name not in (".", "..")
 
 
 def load(name: str, device: str | torch.device = "cpu", folder: str | Path | None = None) -> nn.Module:

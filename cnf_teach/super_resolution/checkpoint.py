@@ -9,11 +9,34 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ..engine.checkpoint import CheckpointError, rebuild_model
+from ..engine.checkpoint import CheckpointError, check_config, rebuild_model
 from .config import SRConfig
 from .model import SRModel, build_sr_model
 
-__all__ = ["model_from_checkpoint", "sr_checkpoint_state", "sr_model_spec"]
+__all__ = ["SR_CONFIG_LIMITS", "model_from_checkpoint", "sr_checkpoint_state", "sr_model_spec"]
+
+#: Bounds of the sizes and counts of a stored :class:`SRConfig`, checked before a model is built
+#: (generous: the paper's models are far inside them).
+SR_CONFIG_LIMITS: dict[str, tuple[float, float]] = {
+    "scale": (2, 16),
+    "channels": (1, 4),
+    "levels": (1, 8),
+    "steps": (1, 64),
+    "hidden": (1, 4096),
+    "prior_hidden": (1, 4096),
+    "rrdb_features": (1, 1024),
+    "rrdb_blocks": (0, 64),
+    "rrdb_growth": (1, 1024),
+    "baseline_growth": (1, 1024),
+    "deq_steps": (0, 64),
+    "deq_hidden": (1, 4096),
+    "patch": (1, 8192),
+    "batch_size": (1, 65536),
+    "lr": (0, 10),
+    "train_steps": (1, 10**9),
+    "warmup_steps": (0, 10**9),
+    "grad_clip": (0, 1e9),
+}
 
 
 def sr_checkpoint_state(config: SRConfig, kind: Literal["cnf", "baseline"]) -> dict[str, Any]:
@@ -40,6 +63,7 @@ def sr_model_spec(ckpt: dict[str, Any], source: str = "the checkpoint") -> tuple
     kind = extra.get("kind", "cnf")
     if kind not in ("cnf", "baseline"):
         raise CheckpointError(f"{source} names an unknown SR model kind {kind!r}; known: cnf, baseline")
+    check_config(extra["sr_config"], SR_CONFIG_LIMITS, source, "extra.sr_config")
     return kind, extra["sr_config"]
 
 

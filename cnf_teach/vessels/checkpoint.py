@@ -11,11 +11,32 @@ from typing import Any
 
 from torch import nn
 
-from ..engine.checkpoint import CheckpointError, rebuild_model
+from ..engine.checkpoint import CheckpointError, check_config, rebuild_model
 from .config import SegConfig
 from .model import MODEL_KINDS, build_seg_model
 
-__all__ = ["model_from_checkpoint", "seg_checkpoint_state", "seg_model_spec"]
+__all__ = ["SEG_CONFIG_LIMITS", "model_from_checkpoint", "seg_checkpoint_state", "seg_model_spec"]
+
+#: Bounds of the sizes and counts of a stored :class:`SegConfig`, checked before a model is built
+#: (generous: the paper's DRIVE model is far inside them).
+SEG_CONFIG_LIMITS: dict[str, tuple[float, float]] = {
+    "in_channels": (1, 4),
+    "levels": (1, 8),
+    "steps": (1, 64),
+    "vgg_widths": (1, 4096),
+    "vgg_convs": (1, 16),
+    "coupling_hidden": (1, 4096),
+    "prior_hidden": (1, 4096),
+    "deq_steps": (0, 64),
+    "deq_hidden": (1, 4096),
+    "deq_features": (1, 4096),
+    "beta": (0, 1),
+    "pad_to": (4, 8192),
+    "lr": (0, 10),
+    "batch_size": (1, 4096),
+    "epochs": (1, 10**7),
+    "eval_samples": (1, 10_000),
+}
 
 
 def seg_checkpoint_state(config: SegConfig, kind: str, data: str | None = None) -> dict[str, Any]:
@@ -41,6 +62,7 @@ def seg_model_spec(ckpt: dict[str, Any], source: str = "the checkpoint") -> tupl
     kind = extra.get("model")
     if kind not in MODEL_KINDS:
         raise CheckpointError(f"{source} names an unknown vessel model kind {kind!r}; known: {', '.join(MODEL_KINDS)}")
+    check_config(extra["seg_config"], SEG_CONFIG_LIMITS, source, "extra.seg_config")
     return kind, extra["seg_config"]
 
 
