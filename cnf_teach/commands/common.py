@@ -150,12 +150,12 @@ def output_file(path: str | None, flag: str, force: bool = False, suffixes: tupl
     if not str(path).strip():
         raise UsageError(f"{flag} is empty; pass a file path")
     out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"{flag} {out} is a folder; pass a file path")
     if suffixes and out.suffix.lower() not in suffixes:
         raise UsageError(
             f"{flag} {out}: cannot write a {out.suffix or 'suffix-less'} file; use {' or '.join(suffixes)}"
         )
-    if out.is_dir():
-        raise UsageError(f"{flag} {out} is a folder; pass a file path")
     if out.exists() or out.is_symlink():
         if not out.is_file():
             raise UsageError(f"{flag} {out} is not a regular file; pass a file path")

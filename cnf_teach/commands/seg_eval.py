@@ -32,6 +32,11 @@ def run_eval(args: argparse.Namespace) -> int:
     samples = args.samples if args.samples is not None else config.eval_samples
     downscale = checked_downscale(args.downscale, trained_downscale)
     dataset = read_dataset(args.data, args.split, pad_to=config.pad_to, downscale=downscale)  # whole images
+    if not any(((im.label > 0) & (im.mask > 0)).any() for im in dataset.images):
+        raise usage_error(
+            f"the {args.split} labels of {args.data} hold no positive (vessel) pixel inside the field of view; "
+            "precision, recall and max F need manual segmentations with vessels"
+        )
     ev = evaluate_seg_model(model, dataset, num_samples=samples, device=device)
     h, w = dataset.images[0].image.shape[:2]
     summary = {

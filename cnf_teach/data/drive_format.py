@@ -124,7 +124,7 @@ def _read(path: Path) -> np.ndarray:
             # 16-bit and float images ("I;16", "I", "F") keep their own levels.
             keep = ("RGB", "L", "I", "I;16", "F")
             arr = np.array(im if im.mode in keep else im.convert("L" if im.mode in ("P", "1", "LA") else "RGB"))
-    except (OSError, SyntaxError, ValueError) as err:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise DriveFormatError(f"cannot read {path}: {err}; the file is corrupt or not an image") from err
     return arr
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,7 @@ def load_imagenet_batch(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         f = np.load(path, allow_pickle=False)
-    except (OSError, EOFError, ValueError) as err:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
         raise ValueError(f"cannot read {path}: {err}; the file is corrupt or not an npz, replace it") from err
     if not isinstance(f, np.lib.npyio.NpzFile):
         raise ValueError(f"{path} is a single .npy array, not an npz archive with a 'data' array")
@@ -66,7 +67,7 @@ def load_imagenet_batch(path: str | Path) -> np.ndarray:
             )
         try:
             data = f["data"]
-        except (OSError, EOFError, ValueError) as err:
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
             raise ValueError(f"cannot read 'data' in {path}: {err}; the file is corrupt, replace it") from err
     if data.ndim != 2 or data.dtype != np.uint8:
         raise ValueError(f"{path}: 'data' should be a [N, 3*S*S] uint8 array, got {data.dtype} {data.shape}")

@@ -80,6 +80,8 @@ def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
         ValueError: if the file cannot be decoded or is not 8-bit.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a folder, FIFO or device: opening it could wait forever
+        raise ValueError(f"{path} is not a regular file; pass an image file")
     try:
         with Image.open(path) as im:
             im.load()

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["native_rng_to_plain", "rng_state", "set_rng_state"]
+__all__ = ["check_rng_state", "native_rng_to_plain", "rng_state", "set_rng_state"]
 
 
 def rng_state(loader: Any = None) -> dict[str, Any]:
@@ -67,6 +67,47 @@ def set_rng_state(state: Mapping[str, Any], loader: Any = None) -> None:
     gen = getattr(loader, "generator", None)
     if "loader" in state and isinstance(gen, torch.Generator):
         gen.set_state(state["loader"])
+
+
+def check_rng_state(state: Mapping[str, Any], source: str = "the checkpoint") -> None:
+    """Raise unless every generator's state in ``state`` can be restored (tried on throwaway generators).
+
+    A state of the right shape can still be refused by its generator (an all-zero Mersenne
+    Twister, for one); this finds out before anything of the run is restored.
+
+    Raises:
+        ValueError: (one line) the first generator whose state is refused.
+    """
+    tries = {
+        "torch": lambda: torch.Generator().set_state(state["torch"]),
+        "numpy": lambda: np.random.RandomState().set_state(  # noqa: NPY002
+            (
+                state["numpy"]["bit_generator"],
+                state["numpy"]["key"].numpy().astype(np.uint32),
+                state["numpy"]["pos"],
+                state["numpy"]["has_gauss"],
+                state["numpy"]["cached_gaussian"],
+            )
+        ),
+        "python": lambda: random.Random().setstate(
+            (
+                state["python"]["version"],
+                tuple(int(w) for w in state["python"]["state"].tolist()),
+                state["python"]["gauss_next"],
+            )
+        ),
+    }
+    if "loader" in state:
+        tries["loader"] = lambda: torch.Generator().set_state(state["loader"])
+    for name, restore in tries.items():
+        try:
+            restore()
+        except Exception as err:  # noqa: BLE001 - any refusal of the generator means a bad state
+            text = str(err).strip().splitlines()
+            raise ValueError(
+                f"{source}: its rng.{name} state cannot be restored ({text[0] if text else type(err).__name__}); "
+                "the file is damaged, use an earlier checkpoint"
+            ) from None
 
 
 def native_rng_to_plain(state: Mapping[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from .checkpoint import (
 from .checkpoint_fit import check_finite
 from .config import TrainConfig
 from .evaluation import EvalFn, ShardedEval
+from .random_state import check_rng_state
 from .step import LossFn
 
 __all__ = ["TrainerState"]
@@ -188,6 +189,12 @@ class TrainerState:
             )
         check_optimizer_state(self.optimizer, self._own_optimizer_flags(ckpt["optimizer"]), source)
         check_finite(ckpt["optimizer"], f"{source}: optimizer")
+        try:
+            check_rng_state(ckpt["rng"], source)
+            if ckpt["data"].get("epoch_rng") is not None:
+                check_rng_state(ckpt["data"]["epoch_rng"], f"{source}: data.epoch_rng")
+        except ValueError as err:
+            raise CheckpointError(str(err)) from None
         check_same_structure(ckpt["scheduler"], self.scheduler.state_dict(), f"{source}: scheduler")
         batches = ckpt["data"]["batches"]
         if ckpt["data"].get("epoch_rng") is not None and hasattr(self.train_data, "__len__"):
