@@ -111,8 +111,9 @@ def test_cli_takes_pretrained_names(tmp_path, capsys) -> None:
     assert main([*args, "--out", str(seg_out)]) == 0
     assert seg_out.is_file()
     capsys.readouterr()
-    assert main(["sr", "sample", "--pretrained", "seg-baseline", "--image", str(image), "--out", str(out)]) == 2
+    other = tmp_path / "other.png"  # a new file: an existing --out is refused before the model is read
+    assert main(["sr", "sample", "--pretrained", "seg-baseline", "--image", str(image), "--out", str(other)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "'seg' model" in err, err
     both = ["sr", "sample", "--pretrained", "sr-cnf-small", "--checkpoint", "x.pt", "--image", str(image)]
-    assert main([*both, "--out", str(out)]) == 2
+    assert main([*both, "--out", str(other)]) == 2
