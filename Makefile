@@ -4,6 +4,7 @@
 #   make lab-update CHAPTER=03  the course's newer version of a chapter you changed, beside your copy
 #   make test    same set-up, then lint, the whole test suite and the notebooks in fast mode
 #   make student regenerate tutorials/student/ from the solution notebooks (nbgrader)
+#   make course  an nbgrader course folder (course/, git-ignored): all eight chapters generated, ready to release
 #   make site    build the documentation site into site/ (strict: any warning fails)
 #   make serve   serve the site on http://127.0.0.1:8000, rebuilding on changes
 #   make figures retrain the small models behind the README/site figures (docs/assets/*.png)
@@ -14,6 +15,7 @@
 #                         TORCH=torch takes PyPI's default build, CUDA on Linux)
 #   VENV=.venv            where the virtual environment lives
 #   PYTEST_ARGS=...       extra arguments for pytest, LAB_ARGS=... for jupyter lab
+#   COURSE_ARGS=...       for make course, e.g. "--course ~/cnf-course --students class.csv"
 #   LAB_WORKSPACE=...     the learner's notebooks (default tutorials/workspace, git-ignored)
 
 PYTHON ?= python3
@@ -23,6 +25,7 @@ EXTRAS ?= all
 PYTEST_ARGS ?=
 MODEL ?= all
 LAB_ARGS ?=
+COURSE_ARGS ?=
 LAB_WORKSPACE ?= tutorials/workspace
 CHAPTER ?=
 
@@ -30,7 +33,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab lab-update test lint format clean student site serve figures pretrained
+.PHONY: setup lab lab-update test lint format clean student course site serve figures pretrained
 
 setup: $(STAMP)
 
@@ -70,6 +73,10 @@ test: lint
 # Student notebooks without solutions, hidden tests or outputs; a test checks they are in sync.
 student: $(STAMP)
 	$(BIN)/python tutorials/tools/make_student.py
+
+# nbgrader's course folder: config with the cell timeouts, source/ and release/ of every chapter (tutorials/tools/make_course.py).
+course: $(STAMP)
+	$(BIN)/python tutorials/tools/make_course.py $(COURSE_ARGS)
 
 # The documentation site (mkdocs.yml, docs/); tests/test_site.py builds it too and opens it in Chromium.
 site: $(STAMP)
