@@ -326,9 +326,11 @@ def test_force_replaces_and_synth_is_atomic(world: dict[str, Path], tmp_path: Pa
     target.write_text("old")
     assert main(["toy", "--steps", "1", "--json", str(target), "--force"]) == 0
     assert "model_nll" in target.read_text()
+    nested = tmp_path / "missing" / "folder" / "x.json"  # a missing folder is created before the work
+    assert main(["toy", "--steps", "1", "--json", str(nested)]) == 0 and nested.is_file()
     out = tmp_path / "synth"
     assert main(["seg", "synth", "--out", str(out), "--train", "1", "--test", "0", "--size", "16"]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json", "synth"]  # no temporary folder left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["missing", "results.json", "synth"]  # no temporary left
     assert main(["seg", "synth", "--out", str(out), "--train", "1", "--test", "0", "--size", "16", "--force"]) == 0
 
 

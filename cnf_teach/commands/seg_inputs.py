@@ -7,6 +7,7 @@ another task's file, an unknown ``--pretrained`` name) into a one-line usage err
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ def checked_downscale(value: float | None, default: float) -> float:
 def stored_downscale(extra: Any) -> float:
     """The downscale factor a ``seg train`` run stored in its checkpoint (1 when it stored none)."""
     value = extra.get("downscale") if isinstance(extra, dict) else None
-    return float(value) if isinstance(value, (int, float)) and value >= 1 else 1.0
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 1 <= value <= 64
+    return float(value) if ok else 1.0  # a crafted or damaged value falls back to full size
 
 
 def read_dataset(root: str, split: str, **kwargs: Any):
