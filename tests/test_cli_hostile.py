@@ -247,8 +247,8 @@ CASES: list[tuple[str, Callable[[dict[str, Path]], list[str]], str]] = [
         _case(*SR_SAMPLE, "--checkpoint", "{sr_tensor_cfg}", "--out", "{root}/s.png"),
         "plain",
     ),
-    ("a FIFO as --checkpoint", _case(*SR_SAMPLE, "--checkpoint", "{fifo}", "--out", "{root}/s.png"), "regular file"),
     ("a folder as --checkpoint", _case(*SR_SAMPLE, "--checkpoint", "{precious}", "--out", "{root}/s.png"), "folder"),
+    ("--crop 100000", _case(*SEG_TRAIN, "--out", "{root}/r1", "--crop", "100000"), "--crop"),
     ("seg checkpoint to sr", _case(*SR_SAMPLE, "--checkpoint", "{seg}", "--out", "{root}/s.png"), "seg"),
     # --- data folders ---
     ("a corrupt image", _case(*SR_EVAL, "--data", "{corrupt_images}"), "img1.png"),
@@ -257,6 +257,19 @@ CASES: list[tuple[str, Callable[[dict[str, Path]], list[str]], str]] = [
     ("seg info on a file", _case("seg", "info", "--data", "{precious}/a_file"), "a_file"),
 ]
 
+if hasattr(os, "mkfifo"):  # special files: reading one would wait forever
+    CASES += [
+        (
+            "a FIFO as --checkpoint",
+            _case(*SR_SAMPLE, "--checkpoint", "{fifo}", "--out", "{root}/s.png"),
+            "regular file",
+        ),
+        (
+            "a FIFO as OLD",
+            _case("convert-checkpoint", "{fifo}", "{root}/converted.pt", "--trust-pickle"),
+            "regular file",
+        ),
+    ]
 if not AS_ROOT:  # permissions do not stop root
     CASES += [
         ("--json in a read-only folder", _case(*SR_EVAL, "--json", "{readonly}/x.json"), "not writable"),

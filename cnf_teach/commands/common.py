@@ -56,7 +56,7 @@ MAX_SEED = 2**32 - 1
 #: The most training steps (or steps between checkpoints) a command accepts.
 MAX_STEPS = 10**9
 #: The largest image side (pixels) a size option accepts.
-MAX_SIDE = 8192
+MAX_SIDE = 4096
 #: Image files the commands write (PIL chooses the format by the suffix).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 

@@ -48,6 +48,8 @@ def run_convert(args: argparse.Namespace) -> int:
     new = output_file(args.new, "NEW", args.force)
     assert new is not None
     old = Path(args.old)
+    if old.exists() and not old.is_file():  # a folder, FIFO or device: reading it could wait forever
+        raise UsageError(f"OLD {old} is not a regular file; pass a checkpoint file")
     if old.exists() and new.exists() and old.resolve() == new.resolve():
         raise UsageError(f"NEW {new} is OLD itself; write the converted checkpoint to another file")
     try:

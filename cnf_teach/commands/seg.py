@@ -153,7 +153,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--retina", action="store_true", help="scikit-image's real fundus photograph")
     q.add_argument("--index", type=int_arg(0, 10**6), default=0, help="image index in the test split")
     _downscale_arg(q, "with --data: shrink the test image by FACTOR (default: the training run's factor, else 1)")
-    q.add_argument("--size", type=int_arg(16, 4096), default=128, help="size of the real photograph (with --retina)")
+    q.add_argument("--size", type=int_arg(16, 2048), default=128, help="size of the real photograph (with --retina)")
     q.add_argument("--samples", type=int_arg(1, 10_000), default=16)
     q.add_argument("--temperature", type=float_arg(0.0, 100.0), default=1.0)
     q.add_argument("--out", required=True, help="image file to write (.png, .jpg, ...)")

@@ -54,6 +54,8 @@ def load_imagenet_batch(path: str | Path) -> np.ndarray:
         ValueError: if the file is unreadable, lacks ``data``, or its rows are not ``3*S*S`` long.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a FIFO or device: reading it could wait forever
+        raise ValueError(f"{path} is not a regular file; replace it with the npz file")
     try:
         f = np.load(path, allow_pickle=False)
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
