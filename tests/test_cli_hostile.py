@@ -361,6 +361,7 @@ def test_a_second_run_on_a_locked_folder_stops(world: dict[str, Path], tmp_path:
             pass
 
 
+@pytest.mark.slow  # a second Python process that trains until its first checkpoint (about 10-25 s)
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs kill -9")
 def test_two_runs_at_once(world: dict[str, Path], tmp_path: Path, capsys) -> None:
     """A real run in another process holds its folder; the second stops; kill -9 frees the folder."""
