@@ -248,6 +248,7 @@ CASES: list[tuple[str, Callable[[dict[str, Path]], list[str]], str]] = [
         "plain",
     ),
     ("a folder as --checkpoint", _case(*SR_SAMPLE, "--checkpoint", "{precious}", "--out", "{root}/s.png"), "folder"),
+    ("--downscale to 1 pixel", _case(*SEG_TRAIN, "--out", "{root}/r1", "--downscale", "30"), "smaller --downscale"),
     ("--crop 100000", _case(*SEG_TRAIN, "--out", "{root}/r1", "--crop", "100000"), "--crop"),
     ("seg checkpoint to sr", _case(*SR_SAMPLE, "--checkpoint", "{seg}", "--out", "{root}/s.png"), "seg"),
     # --- data folders ---

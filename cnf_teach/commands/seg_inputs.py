@@ -16,7 +16,17 @@ import torch
 from .. import pretrained
 from .common import usage_error
 
-__all__ = ["checked_downscale", "load_seg_checkpoint", "model_from_args", "read_dataset", "stored_downscale"]
+#: The smallest photograph side (pixels, after downscaling) the vessel models take.
+MIN_SIDE = 16
+
+__all__ = [
+    "MIN_SIDE",
+    "checked_downscale",
+    "load_seg_checkpoint",
+    "model_from_args",
+    "read_dataset",
+    "stored_downscale",
+]
 
 
 def checked_downscale(value: float | None, default: float) -> float:
@@ -40,9 +50,16 @@ def read_dataset(root: str, split: str, **kwargs: Any):
     if not Path(root).is_dir():
         raise usage_error(f"no DRIVE folder at {root}; pass --data with a folder holding training/ and test/")
     try:
-        return DriveDataset(root, split, **kwargs)
+        dataset = DriveDataset(root, split, **kwargs)
     except (DriveFormatError, ValueError) as err:
         raise usage_error(str(err)) from err
+    h, w = dataset.images[0].image.shape[:2]
+    if min(h, w) < MIN_SIDE:  # the VGG conditioner's pooling needs some pixels to pool
+        raise usage_error(
+            f"the {split} photographs of {root} are {h}x{w} after --downscale {kwargs.get('downscale', 1.0):g}; "
+            f"the model needs at least {MIN_SIDE} pixels a side, use a smaller --downscale"
+        )
+    return dataset
 
 
 def load_seg_checkpoint(path: str, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
