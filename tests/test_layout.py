@@ -14,14 +14,10 @@ including lazy imports inside functions and imports under ``if TYPE_CHECKING``),
 module: no import runs up a floor, the modules' import graph has no circle, and no module
 imports another module's private (``_underscore``) names.
 
-Two kinds of module stand outside the rules, each listed here by name:
+One kind of module stands outside the rules, listed here by name:
 
 - :data:`SHIMS`: the old import paths of modules that moved up a floor (the commands), kept
   working for a release with a ``DeprecationWarning``; nothing in the package imports them.
-- :data:`BEING_REMOVED`: the one known circle left, ``data/synthetic_retina.py`` and
-  ``data/vessel_tree.py`` (and the private names the first takes from its neighbours), which
-  is being removed now; while it is there, its own test reports an expected failure, and the
-  other tests exempt that pair and nothing else.
 """
 
 from __future__ import annotations
@@ -55,8 +51,8 @@ SHIMS = {
     "cnf_teach.vessels.command": "cnf_teach.commands.seg",
 }
 
-#: The circle being removed (another change splits the retina's settings from its vessel tree).
-BEING_REMOVED = frozenset({"cnf_teach.data.synthetic_retina", "cnf_teach.data.vessel_tree"})
+#: The last circle removed: the retina's settings now live apart from its vessel tree (retina_config).
+RETINA_PAIR = frozenset({"cnf_teach.data.synthetic_retina", "cnf_teach.data.vessel_tree"})
 
 
 def _name(path: Path) -> str:
@@ -200,26 +196,20 @@ def test_imports_run_down_only(name: str) -> None:
 
 def test_no_circles_between_modules() -> None:
     """The modules' import graph has no circle, apart from the one being removed."""
-    circles = [c for c in _circles(GRAPH) if set(c) != BEING_REMOVED]
+    circles = _circles(GRAPH)
     assert not circles, f"import circles: {circles}; move the shared part into a module both import"
 
 
 def test_no_module_imports_private_names() -> None:
     """A ``_name`` stays in its module: a module that needs it needs a public name."""
-    bad = {k: v for k, v in _private_imports_all().items() if k not in BEING_REMOVED}
+    bad = _private_imports_all()
     assert not bad, f"modules import other modules' private names: {bad}"
 
 
-def _retina_circle_left() -> bool:
-    in_circle = BEING_REMOVED in [set(c) for c in _circles(GRAPH)]
-    return in_circle or any(_private_imports(name) for name in BEING_REMOVED)
-
-
 def test_the_retina_circle_is_gone() -> None:
-    """The one known circle and its private imports: an expected failure while they are there."""
-    if _retina_circle_left():
-        pytest.xfail("synthetic_retina <-> vessel_tree: the circle another change is removing")
-    assert not _retina_circle_left()
+    """The vessel tree reads its settings from retina_config, not from the photograph's module."""
+    assert RETINA_PAIR not in [set(c) for c in _circles(GRAPH)]
+    assert "cnf_teach.data.synthetic_retina" not in GRAPH["cnf_teach.data.vessel_tree"]
 
 
 def test_shims_are_deprecated_aliases_that_nothing_imports() -> None:

@@ -55,13 +55,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 __all__ = [
+    "bernoulli_entropy",
     "AnnotationProcess",
     "AnnotationFloors",
     "annotation_floors",
 ]
 
 
-def _bernoulli_entropy(p: np.ndarray) -> np.ndarray:
+def bernoulli_entropy(p: np.ndarray) -> np.ndarray:
     """$H_b(p) = -p \\log_2 p - (1-p) \\log_2 (1-p)$ in bits, elementwise, with $0 \\log 0 = 0$."""
     p = np.asarray(p, np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -197,7 +198,7 @@ class AnnotationProcess:
         inc = self.inclusion_marginals()
         parent_inc = np.where(self.parent >= 0, inc[np.maximum(self.parent, 0)], 1.0)
         probs = np.asarray(self.offset_probs)
-        total = float((parent_inc * _bernoulli_entropy(self.include_prob)).sum())
+        total = float((parent_inc * bernoulli_entropy(self.include_prob)).sum())
         for s, groups in enumerate(self._offset_classes()):
             g = np.array([probs[grp].sum() for grp in groups])
             g = g[g > 0]
@@ -206,7 +207,7 @@ class AnnotationProcess:
 
     def factorized_bits(self) -> float:
         """Exact $\\sum_j H(Y_j \\mid x)$ in bits: each pixel's marginal entropy, summed (no Monte-Carlo error)."""
-        return float(_bernoulli_entropy(self.pixel_marginals()).sum())
+        return float(bernoulli_entropy(self.pixel_marginals()).sum())
 
     def log2_prob(self, label: np.ndarray) -> float:
         """Exact $\\log_2 p(y \\mid x)$ of one mask ``[H, W]`` under the process ($-\\infty$ if it cannot be drawn)."""

@@ -46,10 +46,21 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .annotation import AnnotationFloors, AnnotationProcess, annotation_floors
-from .annotation import _bernoulli_entropy as _bernoulli_entropy  # re-exported: the tutorials reach it here
+from .annotation import AnnotationFloors, AnnotationProcess, annotation_floors, bernoulli_entropy
 from .drive import DriveImage, write_drive_split
-from .vessel_tree import VesselSegment, _annotation_cells, _grow_trees, _render_darkness
+from .retina_config import RetinaConfig
+from .vessel_tree import (
+    VesselSegment,
+    annotation_cells,
+    grow_trees,
+    prune_segments,
+    render_darkness,
+    segment_snr,
+    surviving,
+)
+
+#: :func:`~cnf_teach.data.annotation.bernoulli_entropy` under the name notebook 07 reaches it by.
+_bernoulli_entropy = bernoulli_entropy
 
 __all__ = [
     "RetinaConfig",
@@ -72,66 +83,6 @@ FLOORS_FILE = "floors.json"
 
 
 @dataclass
-class RetinaConfig:
-    """Knobs of the generator; lengths are fractions of the image's shorter side unless marked pixels.
-
-    Attributes:
-        height: Image height in pixels.
-        width: Image width in pixels.
-        fov_radius: Radius of the field of view.
-        trunk_width: Radius of the main vessels at the optic disc (pixels = this x size, at least 0.9).
-        min_width: Branches stop when thinner than this radius in pixels of a 96-pixel image (scaled with the
-            size, at least 0.3 pixels), so that the vessel fraction hardly depends on the size.
-        branch_rate: Expected bifurcations along a length of vessel equal to the FOV radius.
-        noise: Standard deviation of the pixel noise (in [0, 1] intensity).
-        max_branches: Upper bound on the number of branches per image.
-        taper: A vessel's radius falls by a factor e along this length (in FOV radii).
-        child_width: Range of a child branch's radius relative to its parent's at the bifurcation.
-        fade: Range of the factor by which a child branch's contrast falls below its parent's.
-        width_step: Pixels by which a grader's width offset moves a segment's drawn radius, at 96 pixels
-            (scaled with the size).
-        shift_prob: Probability of each non-zero width offset (narrower, wider).
-        include_mid: Visible contrast at which a branch is annotated with probability 1/2.
-        include_scale: Logistic scale of the inclusion probability in the visible contrast.
-
-    Examples:
-        >>> import numpy as np
-        >>> from cnf_teach.data.synthetic_retina import RetinaConfig, draw_retina
-        >>> config = RetinaConfig(height=24, width=32)
-        >>> draw_retina(config, np.random.default_rng(0)).image.shape
-        (24, 32, 3)
-        >>> RetinaConfig(shift_prob=0.6)
-        Traceback (most recent call last):
-        ...
-        ValueError: shift_prob must lie in [0, 0.5] (two offsets share it), got 0.6
-    """
-
-    height: int = 96
-    width: int = 96
-    fov_radius: float = 0.47
-    trunk_width: float = 0.015
-    min_width: float = 0.4
-    branch_rate: float = 7.0
-    noise: float = 0.015
-    max_branches: int = 400
-    taper: float = 2.5
-    child_width: tuple[float, float] = (0.6, 0.85)
-    fade: tuple[float, float] = (0.8, 0.97)
-    width_step: float = 0.5
-    shift_prob: float = 0.2
-    include_mid: float = 0.41
-    include_scale: float = 0.08
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.shift_prob <= 0.5:
-            raise ValueError(f"shift_prob must lie in [0, 0.5] (two offsets share it), got {self.shift_prob}")
-        if self.include_scale <= 0:
-            raise ValueError(f"include_scale must be positive, got {self.include_scale}")
-        if self.width_step < 0:
-            raise ValueError(f"width_step must be >= 0 pixels, got {self.width_step}")
-
-
-@dataclass
 class SyntheticRetina:
     """One synthetic photograph with its random annotation process.
 
@@ -140,6 +91,9 @@ class SyntheticRetina:
         mask: Field-of-view mask ``[H, W]`` uint8.
         segments: The vessel tree, one :class:`VesselSegment` per branch.
         process: The annotation process given this photograph.
+        snr: ``[S]`` how clearly the photograph shows each segment (matched-filter signal-to-noise ratio of
+            its darkening of the green channel, :func:`~cnf_teach.data.vessel_tree.segment_snr`); at least
+            :attr:`RetinaConfig.min_snr` for every segment kept.
 
     Examples:
         >>> import numpy as np
@@ -160,6 +114,7 @@ class SyntheticRetina:
     mask: np.ndarray
     segments: list[VesselSegment]
     process: AnnotationProcess
+    snr: np.ndarray | None = None
 
     def annotate(self, rng: np.random.Generator) -> np.ndarray:
         """One grader's annotation ``[H, W]`` uint8 in {0, 1}."""
@@ -194,8 +149,7 @@ def draw_retina(config: RetinaConfig | None = None, rng: np.random.Generator | N
     side = rng.choice([-1.0, 1.0])  # optic disc on the left or the right
     disc = centre + np.array([rng.uniform(-0.08, 0.08) * size, side * rng.uniform(0.22, 0.3) * size])
     macula = centre + np.array([rng.uniform(-0.05, 0.05) * size, -side * rng.uniform(0.02, 0.08) * size])
-    segments = _grow_trees(cfg, rng, disc, macula)
-    dark = _render_darkness(segments, (h, w))
+    segments = grow_trees(cfg, rng, disc, macula)
 
     # Illumination: bright centre, vignetting, a random tilt, optic disc and macula.
     tilt = rng.normal(0, 0.12, size=2)
@@ -212,6 +166,14 @@ def draw_retina(config: RetinaConfig | None = None, rng: np.random.Generator | N
     # Colour, exposure and vessel contrast vary between photographs (and cameras): randomise them.
     base = np.array([0.86, 0.40, 0.17]) * rng.uniform(0.8, 1.2, size=3) * rng.uniform(0.75, 1.25)
     absorb = np.array([0.22, 0.62, 0.5]) * rng.uniform(0.6, 1.3)  # vessels: dark in green/blue
+    # A grader draws only what the photograph shows: cut branches too faint to see through the noise
+    # (with all that grows from them) from the tree, so from the photograph and the annotation alike.
+    green_drop = illum * base[1] * absorb[1] * mask  # [H, W] fall of the green channel per unit darkness
+    snr = segment_snr(segments, green_drop, cfg.noise)
+    if cfg.min_snr > 0:
+        alive = surviving(segments, snr >= cfg.min_snr)
+        segments, snr = prune_segments(segments, alive), snr[alive]
+    dark = render_darkness(segments, (h, w))
     img = illum[..., None] * base * (1.0 - dark[..., None] * absorb)
     disc_glow = np.exp(-((d_disc / disc_r) ** 4))[..., None] * np.array([0.35, 0.45, 0.3])
     img = img + disc_glow * (1.0 - 0.6 * dark[..., None])
@@ -219,7 +181,7 @@ def draw_retina(config: RetinaConfig | None = None, rng: np.random.Generator | N
     img = np.where(mask[..., None], img, 0.02 + rng.normal(0, cfg.noise / 3, img.shape))
     image = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
-    owner, level = _annotation_cells(segments, mask, cfg.width_step * size / 96)
+    owner, level = annotation_cells(segments, mask, cfg.width_step * size / 96)
     vis = np.array([seg.visibility for seg in segments])
     include = 1.0 / (1.0 + np.exp(-(vis - cfg.include_mid) / cfg.include_scale))
     process = AnnotationProcess(
@@ -230,7 +192,7 @@ def draw_retina(config: RetinaConfig | None = None, rng: np.random.Generator | N
         offset_probs=(cfg.shift_prob, 1.0 - 2.0 * cfg.shift_prob, cfg.shift_prob),
         fov=mask,
     )
-    return SyntheticRetina(image, mask.astype(np.uint8), segments, process)
+    return SyntheticRetina(image, mask.astype(np.uint8), segments, process, snr)
 
 
 def synthetic_retina(

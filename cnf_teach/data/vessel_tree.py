@@ -2,13 +2,15 @@
 
 Vessel trees grow from the optic disc: four main arcades curving around the macula, then
 random-walk branches that bifurcate, thin out and fade, with per-branch contrast
-(:func:`_grow_trees`). The photograph's darkness along the vessels is their anti-aliased tube
-profile times their contrast (:func:`_render_darkness`). For the random annotation process
-(:mod:`cnf_teach.data.annotation`), every pixel that some segment could draw is assigned to
-one segment, its *cell*, and to the smallest width offset at which that segment draws it, its
-*level* (:func:`_annotation_cells`).
+(:func:`grow_trees`). The photograph's darkness along the vessels is their anti-aliased tube
+profile times their contrast (:func:`render_darkness`). A branch too faint to be seen through
+the photograph's noise (:func:`segment_snr`) is cut from the tree with everything that grows
+from it (:func:`prune_segments`), so every branch a grader may draw is in the photograph. For
+the random annotation process (:mod:`cnf_teach.data.annotation`), every pixel that some
+segment could draw is assigned to one segment, its *cell*, and to the smallest width offset at
+which that segment draws it, its *level* (:func:`annotation_cells`).
 
-The settings come from :class:`cnf_teach.data.synthetic_retina.RetinaConfig`; the photograph
+The settings come from :class:`cnf_teach.data.retina_config.RetinaConfig`; the photograph
 and the DRIVE folder are drawn in :mod:`cnf_teach.data.synthetic_retina`.
 """
 
@@ -16,14 +18,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # the settings' class lives with the photograph that uses it
-    from .synthetic_retina import RetinaConfig
+from .retina_config import RetinaConfig
 
-__all__ = ["VesselSegment"]
+__all__ = [
+    "VesselSegment",
+    "grow_trees",
+    "render_darkness",
+    "segment_snr",
+    "prune_segments",
+    "surviving",
+    "annotation_cells",
+]
 
 
 @dataclass
@@ -55,7 +63,8 @@ class VesselSegment:
         return float(self.contrast * min(1.0, 0.55 + 0.45 * float(np.median(self.radii))))
 
 
-def _grow_trees(cfg: RetinaConfig, rng: np.random.Generator, disc: np.ndarray, macula: np.ndarray) -> list:
+def grow_trees(cfg: RetinaConfig, rng: np.random.Generator, disc: np.ndarray, macula: np.ndarray) -> list:
+    """Grow the vessel trees from the optic disc ``disc`` around the macula; parents come before children."""
     size = min(cfg.height, cfg.width)
     centre = np.array([cfg.height / 2, cfg.width / 2])
     radius = cfg.fov_radius * size
@@ -103,26 +112,91 @@ def _grow_trees(cfg: RetinaConfig, rng: np.random.Generator, disc: np.ndarray, m
     return segments
 
 
-def _render_darkness(segments: list[VesselSegment], shape: tuple[int, int]) -> np.ndarray:
+def _draw_segment(dark: np.ndarray, seg: VesselSegment) -> None:
+    """Darken ``dark`` in place (elementwise maximum) with one segment's anti-aliased tube profile."""
+    shape = dark.shape
+    for (py, px), r in zip(seg.points, seg.radii, strict=True):
+        reach = int(math.ceil(r + 1.5))
+        y0, y1 = max(int(py) - reach, 0), min(int(py) + reach + 2, shape[0])
+        x0, x1 = max(int(px) - reach, 0), min(int(px) + reach + 2, shape[1])
+        if y0 >= y1 or x0 >= x1:
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        d = np.hypot(yy - py, xx - px)
+        # Anti-aliased disc times a tube profile: darkest on the centre line.
+        cover = np.clip(r + 0.5 - d, 0.0, 1.0) * (0.65 + 0.35 * np.sqrt(np.clip(1 - (d / (r + 0.5)) ** 2, 0, 1)))
+        window = dark[y0:y1, x0:x1]
+        np.maximum(window, seg.contrast * cover * min(1.0, 0.55 + 0.45 * r), out=window)
+
+
+def render_darkness(segments: list[VesselSegment], shape: tuple[int, int]) -> np.ndarray:
     """Rasterise the vessels' darkness ``[H, W]`` in [0, 1]: contrast x anti-aliased tube profile."""
     dark = np.zeros(shape, np.float32)
     for seg in segments:
-        for (py, px), r in zip(seg.points, seg.radii, strict=True):
-            reach = int(math.ceil(r + 1.5))
-            y0, y1 = max(int(py) - reach, 0), min(int(py) + reach + 2, shape[0])
-            x0, x1 = max(int(px) - reach, 0), min(int(px) + reach + 2, shape[1])
-            if y0 >= y1 or x0 >= x1:
-                continue
-            yy, xx = np.mgrid[y0:y1, x0:x1]
-            d = np.hypot(yy - py, xx - px)
-            # Anti-aliased disc times a tube profile: darkest on the centre line.
-            cover = np.clip(r + 0.5 - d, 0.0, 1.0) * (0.65 + 0.35 * np.sqrt(np.clip(1 - (d / (r + 0.5)) ** 2, 0, 1)))
-            window = dark[y0:y1, x0:x1]
-            np.maximum(window, seg.contrast * cover * min(1.0, 0.55 + 0.45 * r), out=window)
+        _draw_segment(dark, seg)
     return dark
 
 
-def _annotation_cells(
+def segment_snr(segments: list[VesselSegment], drop: np.ndarray, noise: float) -> np.ndarray:
+    """How clearly the photograph shows each segment: its matched-filter signal-to-noise ratio, ``[S]``.
+
+    A segment darkens pixel $j$ of the green channel by $d_j$ = its darkness there times ``drop``
+    (the green channel's fall per unit darkness at that pixel: illumination x colour x absorption).
+    An observer who knows where to look separates the segment from white noise of standard
+    deviation $\\sigma$ with the signal-to-noise ratio $\\sqrt{\\sum_j d_j^2} / \\sigma$.
+
+    Examples:
+        >>> import numpy as np
+        >>> from cnf_teach.data.vessel_tree import VesselSegment, segment_snr
+        >>> seg = VesselSegment(np.array([[4.0, 2.0 + 0.5 * k] for k in range(9)]), np.full(9, 1.0), 0.5)
+        >>> snr = segment_snr([seg], drop=np.full((9, 9), 0.1), noise=0.015)
+        >>> snr.shape, bool(snr[0] > 5)
+        ((1,), True)
+    """
+    out = np.zeros(len(segments))
+    for s, seg in enumerate(segments):
+        dark = np.zeros(drop.shape, np.float32)
+        _draw_segment(dark, seg)
+        out[s] = math.sqrt(float(((dark * drop) ** 2).sum())) / noise
+    return out
+
+
+def surviving(segments: list[VesselSegment], keep: np.ndarray) -> np.ndarray:
+    """``[S]`` bool: kept, and every ancestor kept (parents precede their children)."""
+    alive = np.zeros(len(segments), bool)
+    for s, seg in enumerate(segments):
+        alive[s] = bool(keep[s]) and (seg.parent < 0 or alive[seg.parent])
+    return alive
+
+
+def prune_segments(segments: list[VesselSegment], keep: np.ndarray) -> list[VesselSegment]:
+    """Drop the segments not kept and every segment that grows from a dropped one; renumber the parents.
+
+    Parents precede their children in ``segments`` and in the result (the survivors are
+    :func:`surviving`'s mask).
+
+    Examples:
+        >>> import numpy as np
+        >>> from cnf_teach.data.vessel_tree import VesselSegment, prune_segments
+        >>> pts, radii = np.zeros((2, 2)), np.ones(2)
+        >>> tree = [VesselSegment(pts, radii, 1.0), VesselSegment(pts, radii, 0.2, parent=0, depth=1),
+        ...         VesselSegment(pts, radii, 0.1, parent=1, depth=2),
+        ...         VesselSegment(pts, radii, 0.9, parent=0, depth=1)]
+        >>> [(s.contrast, s.parent) for s in prune_segments(tree, np.array([True, False, True, True]))]
+        [(1.0, -1), (0.9, 0)]
+    """
+    alive = surviving(segments, keep)
+    new_index = np.cumsum(alive) - 1  # position of each survivor in the result
+    return [
+        VesselSegment(
+            seg.points, seg.radii, seg.contrast, int(new_index[seg.parent]) if seg.parent >= 0 else -1, seg.depth
+        )
+        for seg, a in zip(segments, alive, strict=True)
+        if a
+    ]
+
+
+def annotation_cells(
     segments: list[VesselSegment], fov: np.ndarray, width_step: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Assign every drawable FOV pixel to one segment and the smallest width offset that draws it.
