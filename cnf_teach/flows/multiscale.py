@@ -291,6 +291,20 @@ class MultiScaleFlow(nn.Module):
         Returns:
             Samples ``[B, C, H, W]``.
         """
+        return self.generate(x, temperature, shape)
+
+    def generate(
+        self,
+        x: Tensor | None = None,
+        temperature: float = 1.0,
+        shape: tuple[int, int, int, int] | None = None,
+    ) -> Tensor:
+        """:meth:`sample` with gradients: the flow run from its latents to the data, ``[B, C, H, W]``.
+
+        At $\\tau = 0$ this is a deterministic feed-forward network of $x$ (every prior at its
+        mean), which is how the vessel baseline runs "the exact same architecture as the flow"
+        (:class:`~cnf_teach.vessels.SegBaseline`).
+        """
         hs = self.features(x)
         if self.prior is not None:
             z = self.prior.sample(hs[-1], temperature)

@@ -12,7 +12,8 @@ that :func:`evaluate` gives its manifest's figures again.
   colour photographs bundled with scikit-image (:data:`~cnf_teach.data.natural.NATURAL_TRAIN`);
   the bundled test photographs (chelsea, camera, coins) are held out for notebook 06.
 - ``seg-cnf-binary`` / ``seg-cnf-uniform`` / ``seg-baseline``: the three models of Table 3
-  (:meth:`SegConfig.tiny`) on synthetic retinas with random, grader-like annotations.
+  (:meth:`SegConfig.small`: the paper's flow, and the baseline as that flow run feed-forward) on
+  400 synthetic retinas with random, grader-like annotations.
 
 References:
     Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, Tables 1-3.
@@ -69,8 +70,8 @@ class Recipe:
         >>> recipe = RECIPES["sr-cnf-small"]
         >>> recipe.task, recipe.kind, recipe.steps, recipe.config().name
         ('sr', 'cnf', 9000, 'small')
-        >>> Recipe("seg-short", "seg", "baseline", steps=100).config().vgg_widths  # SegConfig.tiny()
-        (8, 16, 16)
+        >>> Recipe("seg-short", "seg", "baseline", steps=100).config().vgg_widths  # SegConfig.small()
+        (32, 64, 128)
     """
 
     name: str
@@ -86,11 +87,11 @@ class Recipe:
             return SRConfig.small()
         from ..vessels import SegConfig
 
-        return SegConfig.tiny()
+        return SegConfig.small()
 
 
-#: Steps of every vessel recipe (batch 4 of 96x96 synthetic retinas).
-SEG_STEPS = 3000
+#: Steps of every vessel recipe (batch 4 of 96x96 synthetic retinas: 80 passes over the 400 training retinas).
+SEG_STEPS = 8000
 
 RECIPES: dict[str, Recipe] = {
     r.name: r

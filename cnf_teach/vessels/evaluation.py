@@ -72,8 +72,9 @@ class SegEvaluation:
         >>> result = evaluate_seg_model(SegFlow(SegConfig.tiny()), [item], num_samples=4, scatter_per_image=2)
         >>> len(result.sample_points), result.soft_maps[0].shape, 0.0 <= result.max_f <= 1.0
         (2, (8, 8), True)
-        >>> sorted(result.summary())
-        ['bpd', 'bpd_fov', 'bpd_padded', 'max_f', 'sample_f_mean', 'threshold']
+        >>> sorted(result.summary())  # doctest: +NORMALIZE_WHITESPACE
+        ['bpd', 'bpd_fov', 'bpd_padded', 'max_f', 'sample_f_mean', 'sample_precision_mean',
+         'sample_recall_mean', 'threshold']
     """
 
     bpd: float
@@ -101,6 +102,7 @@ class SegEvaluation:
             p, r = np.array(self.sample_points).T
             f = 2 * p * r / np.maximum(p + r, 1e-12)
             out["sample_f_mean"] = float(f.mean())
+            out["sample_precision_mean"], out["sample_recall_mean"] = float(p.mean()), float(r.mean())
         if self.human is not None:
             p, r = self.human
             out["human_precision"], out["human_recall"] = p, r

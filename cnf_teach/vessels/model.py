@@ -11,8 +11,8 @@ a fundus photograph $x$, all built on the same VGG-like conditioner $g(x)$ (Tabl
   bound of eq. (5), $\\log P(y \\mid x) \\ge \\mathbb{E}_q[\\log p(v \\mid x) - \\log q(v \\mid y, x)]$.
 - :class:`SegFlow` with ``dequantization="uniform"``: the same CNF with uniform noise
   in $[0, 1/2)$ and $[1/2, 1)$, "CNF Uniform" of Table 3.
-- :class:`SegBaseline`: the factored likelihood baseline, the same conditioner run
-  feed-forward into per-pixel logits, trained with the weighted cross-entropy and scored
+- :class:`SegBaseline`: the factored likelihood baseline, the same conditioner and flow run
+  feed-forward (at temperature 0) into per-pixel logits, trained with the weighted cross-entropy and scored
   with eq. (9) *including its normaliser* (so its bits/dim are a real likelihood). Its soft
   map is the network's output $p_j = \\sigma(\\ell_j)$ and its samples are Bernoulli($p_j$), as
   §5.2 draws samples of the factored models (Figs. 4 and 5).
@@ -33,18 +33,18 @@ from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..baselines import weighted_bce_loss, weighted_bernoulli_log_prob, weighted_bernoulli_log_prob_per_dim
 from ..dequantization import BinaryDequantization, UniformDequantization, dequantized_log_likelihood
+from ..flows.actnorm import ActNorm
 from ..flows.conditional_actnorm import ConditionalActNorm
 from ..flows.multiscale import MultiScaleFlow
 from ..metrics import nats_to_bits_per_dim
 from ..nets.vgg import InstanceNormCouplingNet, VGGFeatures
 from .config import SegConfig
 
-__all__ = ["MODEL_KINDS", "SegFlow", "SegBaseline", "build_seg_model", "seg_loss"]
+__all__ = ["MODEL_KINDS", "SegFlow", "SegBaseline", "build_seg_model", "seg_loss", "vessel_flow"]
 
 ModelKind = Literal["cnf_binary", "cnf_uniform", "baseline"]
 #: The three models of Table 3 by name.
@@ -67,6 +67,24 @@ def _norm_factory(in_channels: int, levels: int, cond_channels: Sequence[int]):
         by_width[channels] = cond_channels[level]
         channels -= channels // 2  # split
     return lambda c: ConditionalActNorm(c, by_width[c])
+
+
+def vessel_flow(config: SegConfig, cond_channels: Sequence[int]) -> MultiScaleFlow:
+    """The multi-scale flow of the vessel CNF (§5.2): $L = 2$, $K$ steps of conditional actnorm,
+    1x1 convolution and additive coupling with Table 7's net, split and top priors conditioned on
+    the VGG features of ``cond_channels`` channels at $H/2$ and $H/4$."""
+    hidden = config.coupling_hidden
+    return MultiScaleFlow(
+        in_channels=1,
+        levels=config.levels,
+        steps=config.steps,
+        conditioner=_Given(),
+        cond_channels=cond_channels,
+        coupling="additive",
+        prior_hidden=config.prior_hidden,
+        norm_factory=_norm_factory(1, config.levels, cond_channels),
+        net_factory=lambda i, o: InstanceNormCouplingNet(i, o, hidden),
+    )
 
 
 class SegFlow(nn.Module):
@@ -97,19 +115,7 @@ class SegFlow(nn.Module):
         self.config = config
         self.dequantization_kind = dequantization
         self.features = VGGFeatures(config.in_channels, config.vgg_widths, config.vgg_convs)
-        cond = self.features.cond_channels
-        hidden = config.coupling_hidden
-        self.flow = MultiScaleFlow(
-            in_channels=1,
-            levels=config.levels,
-            steps=config.steps,
-            conditioner=_Given(),
-            cond_channels=cond,
-            coupling="additive",
-            prior_hidden=config.prior_hidden,
-            norm_factory=_norm_factory(1, config.levels, cond),
-            net_factory=lambda i, o: InstanceNormCouplingNet(i, o, hidden),
-        )
+        self.flow = vessel_flow(config, self.features.cond_channels)
         if dequantization == "binary":
             self.dequantizer: nn.Module = BinaryDequantization(
                 1,
@@ -178,11 +184,17 @@ class SegFlow(nn.Module):
 
 
 class SegBaseline(nn.Module):
-    """The factored baseline: VGG features -> per-pixel logits, weighted cross-entropy (eq. (9)).
+    """The factored likelihood baseline: the flow's own architecture run feed-forward into per-pixel logits.
 
-    "The same architecture run feed-forward": the conditioner of :class:`SegFlow`, then a
-    small decoder of blocks like Table 7's coupling network that brings $h_1$ up to $h_0$'s resolution, then to
-    the full resolution, concatenating the features of each scale on the way.
+    §5.2: the baseline "uses the exact same architecture as the flow but run a feedforward
+    model and trained with the weighted Bernoulli loss". Our reading: the same VGG conditioner
+    and the same multi-scale flow as :class:`SegFlow` (same config, same modules), run in its
+    generative direction at temperature 0, from the top prior's mean $\\mu(h_1)$ through the
+    inverse steps, the split prior's mean $\\mu(z_0, h_0)$ and the unsqueezes; its one-channel
+    full-resolution output is read as the per-pixel logits $\\ell_j$. Nothing is sampled and no
+    determinant is needed, so it is an ordinary feed-forward network of $x$ with the flow's
+    parameters; only the CNF's dequantizer is missing. It is trained with the weighted
+    cross-entropy (the numerator of eq. (9)) and scored with eq. (9) *including its normaliser*.
 
     Args:
         config: :class:`SegConfig` (``beta`` is the vessel weight of the loss).
@@ -208,19 +220,23 @@ class SegBaseline(nn.Module):
         self.config = config
         self.beta = config.beta
         self.features = VGGFeatures(config.in_channels, config.vgg_widths, config.vgg_convs)
-        c_full, (c0, c1) = self.features.full_channels, self.features.cond_channels
-        hidden = config.coupling_hidden
-        self.up1 = InstanceNormCouplingNet(c0 + c1, hidden, hidden)
-        self.up0 = InstanceNormCouplingNet(c_full + hidden, 1, hidden)
-        # Table 7's net starts its last layer at zero (for flows); a classifier needs a live start.
-        for net in (self.up1, self.up0):
-            nn.init.kaiming_uniform_(net[-1].weight, a=math.sqrt(5))
+        self.flow = vessel_flow(config, self.features.cond_channels)
+        # Run feed-forward, the actnorm layers are per-channel affine maps that start at the identity:
+        # there is no data-dependent start to wait for.
+        for m in self.flow.modules():
+            if isinstance(m, ActNorm):
+                m.initialized.fill_(True)
+                m._initialized = True
+        # Table 7's nets and the priors start their last layer at zero (a flow starts as the identity);
+        # a feed-forward classifier needs a live start or no gradient reaches its hidden layers.
+        for m in self.flow.modules():
+            if isinstance(m, nn.Conv2d) and not m.weight.detach().any():
+                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5))
 
     def logits(self, x: Tensor) -> Tensor:
-        """Per-pixel logits ``[B, 1, H, W]``."""
-        full, (h0, h1) = self.features.all_features(x)
-        u = self.up1(torch.cat([h0, F.interpolate(h1, size=h0.shape[2:], mode="nearest")], dim=1))
-        return self.up0(torch.cat([full, F.interpolate(u, size=full.shape[2:], mode="nearest")], dim=1))
+        """Per-pixel logits ``[B, 1, H, W]``: the flow run from its prior means at temperature 0."""
+        _, hs = self.features.all_features(x)
+        return self.flow.generate(hs, temperature=0.0)
 
     def loss(self, y: Tensor, x: Tensor) -> Tensor:
         """The training loss: the weighted cross-entropy (the numerator of eq. (9))."""
