@@ -88,7 +88,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = s.add_parser("train", help="train a vessel model on the shared engine")
     q.add_argument("--model", choices=MODEL_CHOICES, default="cnf_binary")
-    q.add_argument("--config", choices=("paper", "tiny"), default="tiny", help="paper_drive() or tiny() (default)")
+    q.add_argument(
+        "--config",
+        choices=("paper", "small", "tiny"),
+        default="tiny",
+        help="paper_drive(), small() (the shipped models') or tiny() (default)",
+    )
     q.add_argument("--data", help="DRIVE folder; default: synthetic retinas written to OUT/synthetic_drive")
     q.add_argument("--out", required=True, help="run folder (checkpoint last.pt, metrics.json)")
     q.add_argument(

@@ -49,7 +49,7 @@ def _train(args: argparse.Namespace, json_path: Path | None) -> int:
     if args.crop is not None and args.crop % 4:
         raise usage_error(f"--crop must be a positive multiple of 4 (2**levels of the flow), got {args.crop}")
     downscale = checked_downscale(args.downscale, 1.0) if args.downscale is not None else None
-    config = SegConfig.paper_drive() if args.config == "paper" else SegConfig.tiny()
+    config = {"paper": SegConfig.paper_drive, "small": SegConfig.small, "tiny": SegConfig.tiny}[args.config]()
     if args.lr is not None:
         config.lr = args.lr
     if args.batch_size is not None:

@@ -31,7 +31,8 @@ floors of every test image to ``test/floors.json``:
 - the **factorized floor** $\\sum_j H(Y_j \\mid x) / D$: no factorized model
   $\\prod_j p(y_j \\mid x)$, such as the weighted Bernoulli of eq. (9), does better.
 
-The gap between the two is what a joint model such as the conditional flow of §5.2 can win.
+A joint model such as the conditional flow of §5.2 can go below the factorized floor, down to
+the entropy floor; a factorized one cannot.
 
 This is its own file because the process needs only the cells (each pixel's owner and
 level), the tree's parent links and the per-segment probabilities, never the photograph:
@@ -324,8 +325,10 @@ def annotation_floors(
     that a model factorized over pixels can do (its per-pixel probabilities should then be the
     marginals). Divide by the number of pixels for bits/dim; both per image pixel and per FOV
     pixel are given. The annotation depends on the photograph only through the drawn vessel
-    tree, so these are the entropies given the tree; if pixel noise hides part of the tree,
-    the true $H(Y \\mid x)$ can only be larger, so they stay floors.
+    tree, so these are the entropies given the tree. The generator shows every branch a grader
+    may draw (:attr:`~cnf_teach.data.retina_config.RetinaConfig.min_snr`), so they are the
+    entropies given the photograph up to what its noise hides of each vessel's exact width; what
+    it hides can only raise $H(Y \\mid x)$, so they stay floors either way.
 
     Args:
         process: The photograph's :class:`AnnotationProcess`.
