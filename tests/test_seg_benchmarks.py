@@ -44,3 +44,12 @@ def test_gpu_drive_smoke(tmp_path: Path) -> None:
     assert row["steps_2000_epochs"] == 20000
     assert math.isclose(row["train_hours"], 20000 * row["step_s"] / 3600)
     assert math.isfinite(row["train_bpd_last"])
+
+
+def test_seg_floors_smoke(tmp_path: Path) -> None:
+    result = _run("seg_floors.py", tmp_path)
+    rows = {r["model"]: r["bpd_fov"] for r in result["rows"]}
+    assert len(rows) == 5 and all(math.isfinite(v) and v >= 0 for v in rows.values())
+    exact = result["exact"]
+    # The exact marginals score the factorized floor, within a few standard errors of the Monte-Carlo mean.
+    assert abs(exact["score"] - exact["floor"]) < 4 * exact["se"] + 1e-9
