@@ -21,7 +21,17 @@ from cnf_teach.pretrained.recipes import RECIPES, evaluate
 NAMES = pretrained.available()
 REQUIRED = {"name", "task", "kind", "config", "seed", "steps", "wall_seconds", "cpu_seconds", "curve", "metrics"}
 #: Absolute tolerance per metric: bits/dim and F to 1e-3, PSNR to 0.01 dB.
-TOLERANCE = {"bpd": 1e-3, "bpd_image": 1e-3, "bpd_fov": 1e-3, "max_f": 1e-3, "human_f": 1e-9, "psnr_y": 0.01}
+TOLERANCE = {
+    "bpd": 1e-3,
+    "bpd_image": 1e-3,
+    "bpd_fov": 1e-3,
+    "max_f": 1e-3,
+    "sample_f": 1e-3,
+    "sample_precision": 1e-3,
+    "sample_recall": 1e-3,
+    "human_f": 1e-9,
+    "psnr_y": 0.01,
+}
 
 
 def test_every_recipe_ships() -> None:
