@@ -1,6 +1,7 @@
-"""The 2D conditional toy: a conditional RealNVP for vectors and the ``cnf-teach toy`` command.
+"""The 2D conditional toy: a conditional RealNVP for vectors.
 
-:class:`VectorFlow` is the flow of notebooks 02, 04 and 05; the command fits it to
+:class:`VectorFlow` is the flow of notebooks 02, 04 and 05; the ``cnf-teach toy`` command
+(:mod:`cnf_teach.commands.toy`, on the commands' floor) fits it to
 :class:`~cnf_teach.data.ConditionalMixture2D`, whose exact log-density is known.
 """
 
