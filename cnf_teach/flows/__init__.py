@@ -11,21 +11,25 @@ from .conditional_actnorm import ConditionalActNorm
 from .conv1x1 import InvertibleConv1x1
 from .coupling import AdditiveCoupling, AffineCoupling
 from .elementwise import ElementwiseAffine, Logit, Sigmoid
+from .fixed_mixing import MIXINGS, FixedRotation, Mixing, make_mixing
 from .multiscale import FlowStep, MultiScaleFlow
 from .split import SplitPrior
 from .squeeze import Squeeze
 
 __all__ = [
+    "MIXINGS",
     "ActNorm",
     "AdditiveCoupling",
     "AffineCoupling",
     "Bijection",
     "ConditionalActNorm",
     "ElementwiseAffine",
+    "FixedRotation",
     "FlowSequence",
     "FlowStep",
     "InvertibleConv1x1",
     "Logit",
+    "Mixing",
     "MultiScaleFlow",
     "Permute",
     "Reverse",
@@ -35,6 +39,7 @@ __all__ = [
     "check_condition",
     "check_finite",
     "data_init",
+    "make_mixing",
     "needs_data_init",
     "sum_except_batch",
 ]

@@ -31,10 +31,10 @@ from torch import Tensor, nn
 from ..utils import autocast_off, high_precision
 from .base import Bijection
 
-__all__ = ["InvertibleConv1x1"]
+__all__ = ["InvertibleConv1x1", "apply_1x1"]
 
 
-def _apply(weight: Tensor, y: Tensor) -> Tensor:
+def apply_1x1(weight: Tensor, y: Tensor) -> Tensor:
     """Multiply every pixel's channel vector by ``weight``: ``[B, C, ...] -> [B, C, ...]``."""
     return torch.einsum("oc,bc...->bo...", weight, y)
 
@@ -150,7 +150,7 @@ class InvertibleConv1x1(Bijection):
         pixels = y[0, 0].numel()  # H * W
         dtype = torch.promote_types(weight.dtype, y.dtype)
         with autocast_off(y):
-            z = _apply(weight.to(dtype), y.to(dtype))  # [B, C, H, W]
+            z = apply_1x1(weight.to(dtype), y.to(dtype))  # [B, C, H, W]
         return z, (logabsdet * pixels).expand(y.shape[0])
 
     def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
@@ -159,4 +159,4 @@ class InvertibleConv1x1(Bijection):
         dtype = torch.promote_types(high_precision(ref.dtype), z.dtype)
         inverse = self.inverse_weight(dtype)  # [C, C]
         with autocast_off(z):
-            return _apply(inverse, z.to(dtype))
+            return apply_1x1(inverse, z.to(dtype))

@@ -35,8 +35,8 @@ from ..nets.coupling_nets import NetFactory
 from ..utils import check_finite, to_high_precision
 from .actnorm import ActNorm
 from .base import Bijection, FlowSequence, zero_logdet
-from .conv1x1 import InvertibleConv1x1
 from .coupling import AdditiveCoupling, AffineCoupling, ScaleFunction
+from .fixed_mixing import Mixing, make_mixing
 from .split import SplitPrior
 from .squeeze import Squeeze
 
@@ -49,6 +49,10 @@ NormFactory = Callable[[int], Bijection]
 class FlowStep(FlowSequence):
     """One step of flow: actnorm -> invertible 1x1 conv -> (conditional) coupling.
 
+    The 1x1 convolution is Glow's learned channel mixing; ``mixing`` swaps it for a fixed one
+    (reverse, a random permutation or a random rotation, :mod:`cnf_teach.flows.fixed_mixing`),
+    the comparison of Kingma & Dhariwal 2018, Fig. 3.
+
     Args:
         channels: Channels at this level.
         cond_channels: Channels of the conditioning features (0 = unconditional).
@@ -58,6 +62,8 @@ class FlowStep(FlowSequence):
         scale: Scale parametrisation of the affine coupling.
         norm_factory: Builds the normalisation layer (default :class:`ActNorm`).
         net_factory: Builds the coupling network (default: Table 6's conv net).
+        mixing: ``"learned"`` (the invertible 1x1 convolution, default), ``"reverse"``,
+            ``"shuffle"`` or ``"rotation"`` (fixed, not trained; log-det 0).
 
     Examples:
         >>> import torch
@@ -72,6 +78,8 @@ class FlowStep(FlowSequence):
         (torch.Size([2, 4, 8, 8]), torch.Size([2]))
         >>> torch.allclose(step.inverse(z, h), y, atol=1e-5)
         True
+        >>> [type(layer).__name__ for layer in FlowStep(4, hidden=8, mixing="rotation").layers]
+        ['ActNorm', 'FixedRotation', 'AffineCoupling']
     """
 
     def __init__(
@@ -84,6 +92,7 @@ class FlowStep(FlowSequence):
         scale: ScaleFunction = "sigmoid",
         norm_factory: NormFactory | None = None,
         net_factory: NetFactory | None = None,
+        mixing: Mixing = "learned",
     ) -> None:
         norm = norm_factory(channels) if norm_factory is not None else ActNorm(channels)
         if coupling == "affine":
@@ -94,7 +103,7 @@ class FlowStep(FlowSequence):
             cpl = AdditiveCoupling(channels, cond_channels, hidden, net="conv", net_factory=net_factory)
         else:
             raise ValueError(f"coupling must be 'affine' or 'additive', got {coupling!r}")
-        super().__init__([norm, InvertibleConv1x1(channels, lu=lu), cpl])
+        super().__init__([norm, make_mixing(mixing, channels, lu), cpl])
 
 
 class MultiScaleFlow(nn.Module):
@@ -115,6 +124,8 @@ class MultiScaleFlow(nn.Module):
         prior_hidden: Hidden channels of the split and top prior networks.
         norm_factory: Builds each step's normalisation layer (default actnorm).
         net_factory: Builds each coupling network (default: Table 6's conv net).
+        mixing: Channel mixing of every step: ``"learned"`` 1x1 convolutions (default, the
+            paper's) or a fixed ``"reverse"``, ``"shuffle"`` or ``"rotation"``, see :class:`FlowStep`.
 
     Examples:
         >>> import torch
@@ -146,6 +157,7 @@ class MultiScaleFlow(nn.Module):
         prior_hidden: int = 64,
         norm_factory: NormFactory | None = None,
         net_factory: NetFactory | None = None,
+        mixing: Mixing = "learned",
     ) -> None:
         super().__init__()
         if levels < 1 or steps < 1:
@@ -171,7 +183,9 @@ class MultiScaleFlow(nn.Module):
             channels *= 4  # squeeze
             self.steps.append(
                 FlowSequence(
-                    FlowStep(channels, cond_channels[level], hidden, coupling, lu, scale, norm_factory, net_factory)
+                    FlowStep(
+                        channels, cond_channels[level], hidden, coupling, lu, scale, norm_factory, net_factory, mixing
+                    )
                     for _ in range(steps)
                 )
             )
