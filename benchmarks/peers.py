@@ -16,14 +16,18 @@ same image size and batch. Two choices make the parameter counts match exactly:
   three models. normflows' multi-scale flow has no learned split prior conditioned on
   the kept half, so cnf_teach's split-prior networks are swapped for one that returns
   zeros ($\\mu = 0$, $\\log\\sigma = 0$).
-- The 1x1 convolutions are LU-parametrised in cnf_teach and normflows. FrEIA has no
-  learned 1x1 convolution, so its row uses a fixed random rotation (``Fixed1x1Conv``)
-  and has $2C^2 + C$ fewer trainable parameters per step (printed).
+- Like with like in the 1x1 convolutions: they are learned and LU-parametrised in normflows,
+  and the ``cnf_teach`` model of its row is too. FrEIA has no learned 1x1 convolution, so its
+  row uses a fixed random rotation (``Fixed1x1Conv``), and the ``cnf_teach`` model of that row
+  is built with fixed rotations as well (``MultiScaleFlow(mixing="rotation")``,
+  :class:`cnf_teach.flows.FixedRotation`): both have $2C^2 + C$ fewer trainable parameters per
+  step than the learned pair, and each row times the same computation.
 
 Measures: ``train_step`` = forward (``-log p(y)`` averaged over the batch) + backward;
 ``sample`` = drawing a batch at temperature 1 without gradients. Each is the median of
-``--reps`` interleaved repetitions after warm-up; ``ratio`` = cnf_teach / peer, the
-median of per-repetition ratios (see ``common.py``). Below 1 means cnf_teach is faster.
+``--reps`` interleaved repetitions after warm-up (all four models interleaved);
+``ratio`` = cnf_teach / peer, the median of per-repetition ratios (see ``common.py``), with
+``ours`` naming the cnf_teach model of the row. Below 1 means cnf_teach is faster.
 
 Usage::
 
@@ -58,7 +62,7 @@ from common import (
 from torch import Tensor, nn
 
 from cnf_teach.distributions import gaussian_log_prob
-from cnf_teach.flows import MultiScaleFlow
+from cnf_teach.flows import Mixing, MultiScaleFlow
 
 log = logging.getLogger("benchmarks.peers")
 
@@ -104,8 +108,8 @@ def coupling_net(c_in: int, c_out: int, hidden: int) -> nn.Sequential:
 Built = tuple[nn.Module, Callable[[Tensor], Tensor], Callable[[int], Tensor]]
 
 
-def build_cnf_teach(cfg: GlowConfig) -> Built:
-    flow = MultiScaleFlow(cfg.channels, levels=cfg.levels, steps=cfg.steps, hidden=cfg.hidden, lu=True)
+def build_cnf_teach(cfg: GlowConfig, mixing: Mixing = "learned") -> Built:
+    flow = MultiScaleFlow(cfg.channels, levels=cfg.levels, steps=cfg.steps, hidden=cfg.hidden, lu=True, mixing=mixing)
     for split in flow.splits:  # fixed N(0, I) for the factored-out half, as the peers have
         split.net = _StandardNormalParams(2 * (split.num_channels - split.keep))
     shape = (0, cfg.channels, cfg.size, cfg.size)
@@ -196,7 +200,14 @@ def build_freia(cfg: GlowConfig) -> Built:
     return model, nll, sample
 
 
+def build_cnf_teach_fixed(cfg: GlowConfig) -> Built:
+    """cnf_teach with fixed random rotations for the 1x1 convolutions, as FrEIA's model has."""
+    return build_cnf_teach(cfg, mixing="rotation")
+
+
 PEERS: dict[str, Callable[[GlowConfig], Built]] = {"normflows": build_normflows, "FrEIA": build_freia}
+#: The cnf_teach model each peer is timed against: the same 1x1 convolutions (learned or fixed).
+OURS: dict[str, str] = {"normflows": "cnf_teach", "FrEIA": "cnf_teach_fixed"}
 
 
 def trainable_parameters(module: nn.Module) -> int:
@@ -218,7 +229,11 @@ def available_peers() -> dict[str, Callable[[GlowConfig], Built]]:
 
 def run(cfg: GlowConfig, device: torch.device, reps: int, warmup: int, seed: int) -> dict:
     """Build every model, check they agree in size, time them interleaved; return the result."""
-    builders = {"cnf_teach": build_cnf_teach, **available_peers()}
+    peers = available_peers()
+    builders: dict[str, Callable[[GlowConfig], Built]] = {"cnf_teach": build_cnf_teach}
+    if "FrEIA" in peers:
+        builders["cnf_teach_fixed"] = build_cnf_teach_fixed
+    builders.update(peers)
     models: dict[str, Built] = {}
     for name, build in builders.items():
         torch.manual_seed(seed)
@@ -254,13 +269,12 @@ def run(cfg: GlowConfig, device: torch.device, reps: int, warmup: int, seed: int
     }
     rows = []
     for measure, per_lib in times.items():
-        ours = per_lib["cnf_teach"]
-        for peer in models:
-            if peer == "cnf_teach":
-                continue
+        for peer in peers:
+            ours = per_lib[OURS[peer]]
             rows.append(
                 {
                     "peer": peer,
+                    "ours": OURS[peer],
                     "measure": measure,
                     "ratio": median_ratio(ours, per_lib[peer]),
                     "ratio_q1_q3": ratio_quartiles(ours, per_lib[peer]),
@@ -301,10 +315,12 @@ def main(argv: list[str] | None = None) -> dict:
     print_table(
         [{"library": k, "trainable parameters": v} for k, v in result["params"].items()],
         ["library", "trainable parameters"],
-        "Parameters (FrEIA: fixed 1x1 convolutions, see the docstring)",
+        "Parameters (cnf_teach_fixed and FrEIA: fixed 1x1 rotations, see the docstring)",
     )
     print_table(
-        result["rows"], ["peer", "measure", "ratio", "ratio_q1_q3", "ours_s", "peer_s"], "cnf_teach / peer (median)"
+        result["rows"],
+        ["peer", "ours", "measure", "ratio", "ratio_q1_q3", "ours_s", "peer_s"],
+        "cnf_teach / peer (median)",
     )
     # The JSON is the list of rows; the configuration, parameter counts and machine go next to it.
     write_json(args.json, result["rows"])

@@ -43,8 +43,12 @@ def test_peers_smoke(tmp_path: Path) -> None:
     assert {(r["peer"], r["measure"]) for r in rows} == {
         (p, m) for p in expected_peers for m in ("train_step", "sample")
     }
+    # Like with like: the peer with learned 1x1 convolutions against cnf_teach's learned ones,
+    # FrEIA (fixed rotations) against cnf_teach built with fixed rotations.
+    ours = {"normflows": "cnf_teach", "FrEIA": "cnf_teach_fixed"}
+    assert {r["peer"]: r["ours"] for r in rows} == {p: ours[p] for p in expected_peers}
     for r in rows:
-        assert {"peer", "measure", "ratio", "ours_s", "peer_s"} <= set(r)
+        assert {"peer", "ours", "measure", "ratio", "ours_s", "peer_s"} <= set(r)
         assert all(_positive(r[k]) for k in ("ratio", "ours_s", "peer_s")), r
         q1, q3 = r["ratio_q1_q3"]
         assert 0 < q1 <= r["ratio"] <= q3
@@ -52,6 +56,8 @@ def test_peers_smoke(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "peers.meta.json").read_text())
     # Same flow in both libraries with learned 1x1 convolutions: exactly the same parameter count.
     assert meta["params"]["cnf_teach"] == meta["params"]["normflows"] > 0
+    if "FrEIA" in expected_peers:  # fixed rotations in both: equal counts, fewer than the learned pair
+        assert meta["params"]["cnf_teach_fixed"] == meta["params"]["FrEIA"] < meta["params"]["cnf_teach"]
     assert all(math.isfinite(v) for v in meta["bits_per_dim_at_init"].values())
 
 
