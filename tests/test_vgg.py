@@ -76,3 +76,28 @@ def test_table7_net_starts_at_zero_and_has_its_layers():
     assert [type(m) for m in net] == [nn.Conv2d, nn.InstanceNorm2d, nn.ReLU, nn.Conv2d]
     assert net[0].out_channels == 32 and net[0].kernel_size == (3, 3) and net[-1].kernel_size == (3, 3)
     assert torch.equal(net(torch.randn(2, 5, 8, 8)), torch.zeros(2, 3, 8, 8))
+
+
+def test_full_to_half_keeps_where_in_each_block_a_response_lies():
+    """With ``full_to_half`` h_0 is layer 4's output and layer 1's features moved to H/2 by space-to-depth:
+    each of a 2x2 block's four pixels becomes its own channel, so which pixel responded is kept (the max-pool
+    alone forgets it)."""
+    torch.manual_seed(0)
+    g = VGGFeatures(3, widths=(4, 6, 8), full_to_half=True)
+    x = torch.rand(2, 3, 16, 12)
+    full, (h0, h1) = g.all_features(x)
+    assert g.cond_channels == [6 + 16, 8] and h0.shape == (2, 22, 8, 6) and h1.shape == (2, 8, 4, 3)
+    # The first channels are Table 4's h_0 (same weights, same computation).
+    plain = VGGFeatures(3, widths=(4, 6, 8))
+    plain.load_state_dict(g.state_dict())
+    _, (p0, p1) = plain.all_features(x)
+    assert torch.equal(h0[:, :6], p0) and torch.equal(h1, p1)
+    # The rest is an independent space-to-depth of layer 1's output: pixel (2i + a, 2j + b) of channel c
+    # sits at (i, j) of one channel each, all 4 x 4 values present exactly once.
+    extra = h0[:, 6:]  # [B, 16, H/2, W/2]
+    for c in range(4):
+        for a in range(2):
+            for b in range(2):
+                block = full[:, c, a::2, b::2]  # [B, H/2, W/2]
+                hits = [k for k in range(16) if torch.equal(extra[:, k], block)]
+                assert len(hits) == 1, (c, a, b)

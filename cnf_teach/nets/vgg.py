@@ -25,6 +25,13 @@ The paper gives no channel widths: ours (32 at full, 64 at half and 128 at quart
 resolution by default) are the project's choice, as is the option of more than one
 [InstanceNorm, ReLU, conv3x3] per block (``convs_per_block``; Table 4 has one, the default).
 
+``full_to_half=True`` is our addition (off by default, as in Table 4): $h_0$ also carries layer
+1's full-resolution features, moved to $H/2$ by space-to-depth (each 2x2 block of pixels becomes
+four channels) instead of the max-pool. Table 4's max-pool keeps, per channel, the largest
+response in each 2x2 block and forgets where it was; a vessel one pixel wide can lie in any of
+the four positions, and the flow's first level, which models those four pixels as the four
+channels of one squeezed position, then has to guess which. Space-to-depth loses nothing.
+
 Instance normalisation is used instead of batch normalisation because the batch is
 2 images; it normalises each image's feature maps by their own mean and variance.
 Inside the conditioner (and inside coupling networks, Table 7) that is harmless: those
@@ -42,6 +49,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .coupling_nets import zero_init_
@@ -74,6 +83,8 @@ class VGGFeatures(nn.Module):
             ``(c_full, c_half, c_quarter)`` (layer 1; layers 3-4; layers 6-7). Our choice; the
             paper gives none.
         convs_per_block: [InstanceNorm - ReLU - conv3x3] units in each block (1 in Table 4).
+        full_to_half: Append layer 1's features, space-to-depth to $H/2$, to $h_0$ (``4 * c_full``
+            more channels; not in Table 4, see the module's docstring).
 
     Attributes:
         cond_channels: Channels of ``[h_0, h_1]`` (the outputs of layers 4 and 7).
@@ -90,12 +101,21 @@ class VGGFeatures(nn.Module):
         >>> f, _ = g.all_features(x)  # plus layer 1, at full resolution
         >>> tuple(f.shape), g.cond_channels, g.full_channels
         ((2, 4, 8, 8), [8, 16], 4)
+        >>> g = VGGFeatures(in_channels=3, widths=(4, 8, 16), full_to_half=True)
+        >>> [tuple(h.shape) for h in g(x)], g.cond_channels  # h_0 gains 4 x 4 channels
+        ([(2, 24, 4, 4), (2, 16, 2, 2)], [24, 16])
     """
 
     #: Table 4's output layers, conditioning the flow's levels at $H/2$ and $H/4$.
     OUTPUT_LAYERS: tuple[int, int] = (4, 7)
 
-    def __init__(self, in_channels: int = 3, widths: Sequence[int] = (32, 64, 128), convs_per_block: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int = 3,
+        widths: Sequence[int] = (32, 64, 128),
+        convs_per_block: int = 1,
+        full_to_half: bool = False,
+    ) -> None:
         super().__init__()
         if len(widths) != 3:
             raise ValueError(f"widths needs three entries (full, half, quarter resolution), got {tuple(widths)}")
@@ -110,13 +130,15 @@ class VGGFeatures(nn.Module):
         self.layer6 = vgg_block(c1, c2, convs_per_block)
         self.layer7 = vgg_block(c2, c2, convs_per_block)  # output h_1 [B, c2, H/4, W/4]
         self.in_channels = in_channels
-        self.cond_channels = [c1, c2]
+        self.full_to_half = full_to_half
+        self.cond_channels = [c1 + (4 * c0 if full_to_half else 0), c2]
         self.full_channels = c0
 
     def all_features(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         """``x [B, C, H, W] -> (f [B, c_full, H, W], [h_0 [B, c_half, H/2, W/2], h_1 [B, c_quarter, H/4, W/4]])``.
 
-        ``f`` is layer 1's output, ``h_0`` layer 4's and ``h_1`` layer 7's.
+        ``f`` is layer 1's output, ``h_0`` layer 4's and ``h_1`` layer 7's; with ``full_to_half``,
+        ``h_0`` is layer 4's output and ``f`` space-to-depth, ``[B, c_half + 4 c_full, H/2, W/2]``.
         """
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"VGGFeatures expects images [B, {self.in_channels}, H, W], got shape {tuple(x.shape)}")
@@ -125,6 +147,8 @@ class VGGFeatures(nn.Module):
         f = self.layer1(x)  # [B, c0, H, W]
         h0 = self.layer4(self.layer3(self.layer2(f)))  # [B, c1, H/2, W/2]
         h1 = self.layer7(self.layer6(self.layer5(h0)))  # [B, c2, H/4, W/4]
+        if self.full_to_half:
+            h0 = torch.cat([h0, F.pixel_unshuffle(f, 2)], dim=1)  # [B, c1 + 4 c0, H/2, W/2]
         return f, [h0, h1]
 
     def forward(self, x: Tensor) -> list[Tensor]:

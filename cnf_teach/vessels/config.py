@@ -24,6 +24,8 @@ class SegConfig:
         vgg_widths: Channels of the conditioner's blocks at $H$, $H/2$, $H/4$ (our choice; Table 4
             gives none).
         vgg_convs: [InstanceNorm, ReLU, conv3x3] units per conditioner block (1 in Table 4).
+        full_to_half: The flow's first level also sees the conditioner's full-resolution features,
+            space-to-depth to $H/2$ (:class:`~cnf_teach.nets.VGGFeatures`; not in Table 4).
         coupling_hidden: Hidden channels of Table 7's coupling net (32 in the paper).
         prior_hidden: Hidden channels of the split and top prior networks.
         deq_steps: Coupling steps of the binary dequantizer's flow.
@@ -61,6 +63,7 @@ class SegConfig:
     steps: int = 2
     vgg_widths: tuple[int, int, int] = (32, 64, 128)
     vgg_convs: int = 1
+    full_to_half: bool = False
     coupling_hidden: int = 32
     prior_hidden: int = 32
     deq_steps: int = 2

@@ -114,7 +114,7 @@ class SegFlow(nn.Module):
             raise ValueError(f"dequantization must be 'binary' or 'uniform', got {dequantization!r}")
         self.config = config
         self.dequantization_kind = dequantization
-        self.features = VGGFeatures(config.in_channels, config.vgg_widths, config.vgg_convs)
+        self.features = VGGFeatures(config.in_channels, config.vgg_widths, config.vgg_convs, config.full_to_half)
         self.flow = vessel_flow(config, self.features.cond_channels)
         if dequantization == "binary":
             self.dequantizer: nn.Module = BinaryDequantization(
@@ -219,7 +219,7 @@ class SegBaseline(nn.Module):
         super().__init__()
         self.config = config
         self.beta = config.beta
-        self.features = VGGFeatures(config.in_channels, config.vgg_widths, config.vgg_convs)
+        self.features = VGGFeatures(config.in_channels, config.vgg_widths, config.vgg_convs, config.full_to_half)
         self.flow = vessel_flow(config, self.features.cond_channels)
         # Run feed-forward, the actnorm layers are per-channel affine maps that start at the identity:
         # there is no data-dependent start to wait for.
