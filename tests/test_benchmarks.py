@@ -102,3 +102,20 @@ def test_flow_overhead_smoke(tmp_path: Path) -> None:
         assert r["reps"] >= 10
     assert result["config"]["name"] == "tiny"
     assert all(_positive(v) for v in result["params"].values())
+
+
+def test_flow_share_smoke(tmp_path: Path) -> None:
+    for module in ("cnf_teach.super_resolution", "cnf_teach.vessels"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not in this checkout")
+    result = _run("flow_share.py", tmp_path, "--reps", "3", "--profile")
+    rows = result["rows"]
+    assert [r["model"] for r in rows] == ["sr-tiny", "sr-small", "seg-tiny", "seg-small"]
+    for r in rows:
+        assert r["networks"] >= 5, r  # conditioner, coupling nets, split and top priors at least
+        assert all(_positive(r[k]) for k in ("full_s", "flow_s", "flow_share")), r
+        # Without its networks the step does strictly less work; its share is a fraction.
+        assert 0 < r["flow_share"] < 1, r
+        q1, q3 = r["flow_share_q1_q3"]
+        assert 0 < q1 <= r["flow_share"] <= q3
+        assert r["flow_ops"] and all(0 < op["self_share"] <= 1 for op in r["flow_ops"])

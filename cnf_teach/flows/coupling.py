@@ -72,6 +72,10 @@ class _Coupling(Bijection):
         factory = net_factory or _default_factory(net, hidden)
         self.net = factory(self.split + cond_channels, self.params_per_feature * (num_features - self.split))
 
+    def _halves(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """``(y[:, :split], y[:, split:])`` as one split, whose backward is one concatenation."""
+        return y.split([self.split, self.num_features - self.split], dim=1)  # type: ignore[return-value]
+
     def _net_input(self, y_a: Tensor, h: Tensor | None) -> Tensor:
         return y_a if h is None else torch.cat([y_a, h.to(y_a.dtype)], dim=1)  # [B, split + C_h, ...]
 
@@ -144,7 +148,7 @@ class AffineCoupling(_Coupling):
 
     def _scale_shift(self, y_a: Tensor, h: Tensor | None) -> tuple[Tensor, Tensor]:
         out = self._net(y_a, h)  # [B, 2 * (D - split), ...]
-        raw, shift = out[:, 0::2], out[:, 1::2]
+        raw, shift = out.unflatten(1, (-1, 2)).unbind(2)  # out[:, 0::2], out[:, 1::2]: one view, one backward
         if self.scale == "sigmoid":
             log_s = F.logsigmoid(raw + 2.0)
         else:
@@ -154,7 +158,7 @@ class AffineCoupling(_Coupling):
     def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check(y, h)
         y = to_high_precision(y)
-        y_a, y_b = y[:, : self.split], y[:, self.split :]
+        y_a, y_b = self._halves(y)
         log_s, t = self._scale_shift(y_a, h)
         z_b = y_b * torch.exp(log_s) + t
         return torch.cat([y_a, z_b], dim=1), sum_except_batch(log_s)
@@ -162,7 +166,7 @@ class AffineCoupling(_Coupling):
     def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
         self._check(z, h)
         z = to_high_precision(z)
-        z_a, z_b = z[:, : self.split], z[:, self.split :]
+        z_a, z_b = self._halves(z)
         log_s, t = self._scale_shift(z_a, h)
         y_b = (z_b - t) * torch.exp(-log_s)
         return torch.cat([z_a, y_b], dim=1)
@@ -192,13 +196,13 @@ class AdditiveCoupling(_Coupling):
     def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check(y, h)
         y = to_high_precision(y)
-        y_a, y_b = y[:, : self.split], y[:, self.split :]
+        y_a, y_b = self._halves(y)
         z_b = y_b + self._net(y_a, h)
         return torch.cat([y_a, z_b], dim=1), zero_logdet(y)
 
     def inverse(self, z: Tensor, h: Tensor | None = None) -> Tensor:
         self._check(z, h)
         z = to_high_precision(z)
-        z_a, z_b = z[:, : self.split], z[:, self.split :]
+        z_a, z_b = self._halves(z)
         y_b = z_b - self._net(z_a, h)
         return torch.cat([z_a, y_b], dim=1)

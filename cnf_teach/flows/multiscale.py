@@ -247,8 +247,8 @@ class MultiScaleFlow(nn.Module):
                 split = self.splits[level]
                 y, ld = split(y, hs[level])
                 logdet = logdet + ld
-                latents.append(y[:, split.keep :])  # eps_l ~ N(0, I)
-                y = y[:, : split.keep]
+                y, eps = y.split([split.keep, y.shape[1] - split.keep], dim=1)  # one split: one backward
+                latents.append(eps)  # eps_l ~ N(0, I)
         latents.append(y)
         return latents, logdet
 

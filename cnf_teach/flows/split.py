@@ -97,13 +97,14 @@ class SplitPrior(Bijection):
         """
         out = self.net(z0 if h is None else torch.cat([z0, h.to(z0.dtype)], dim=1))
         out = out.to(high_precision(z0.dtype))
-        return out[:, 0::2], out[:, 1::2]
+        mean, log_std = out.unflatten(1, (-1, 2)).unbind(2)  # out[:, 0::2], out[:, 1::2] as one view
+        return mean, log_std
 
     def forward(self, y: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """$[z_0, z_1] \\to [z_0, \\epsilon]$; ``logdet`` $= -\\sum\\log\\sigma(z_0, h)$."""
         self._check(y, h)
         y = to_high_precision(y)
-        z0, z1 = y[:, : self.keep], y[:, self.keep :]
+        z0, z1 = y.split([self.keep, self.num_channels - self.keep], dim=1)
         mean, log_std = self.params(z0, h)
         eps = (z1 - mean) * torch.exp(-log_std)
         return torch.cat([z0, eps], dim=1), -sum_except_batch(log_std)
@@ -112,7 +113,7 @@ class SplitPrior(Bijection):
         """$[z_0, \\epsilon] \\to [z_0, \\mu + \\sigma\\epsilon]$."""
         self._check(z, h)
         z = to_high_precision(z)
-        z0, eps = z[:, : self.keep], z[:, self.keep :]
+        z0, eps = z.split([self.keep, self.num_channels - self.keep], dim=1)
         mean, log_std = self.params(z0, h)
         return torch.cat([z0, mean + torch.exp(log_std) * eps], dim=1)
 
