@@ -67,9 +67,17 @@ def test_train_resume_eval_sample(drive: Path, tmp_path: Path, capsys) -> None:
     cmd = ["seg", "eval", "--checkpoint", str(run / "last.pt"), "--data", str(drive), "--samples", "3"]
     assert main([*cmd, "--json", str(out), "--figures", str(figs), "--device", "cpu"]) == 0
     result = json.loads(out.read_text())
-    assert result["model"] == "cnf_binary" and result["samples"] == 3
+    assert result["model"] == "cnf_binary" and result["samples"] == 3 and result["bound_samples"] == 1
     assert result["bpd"] > 0 and 0 <= result["max_f"] <= 1 and 0 < result["human_f"] <= 1
     assert (figs / "pr_curves.png").stat().st_size > 1000 and (figs / "segmentations.png").stat().st_size > 1000
+    # --bound-samples K: the importance-weighted bound of the same model, recorded and printed with its K.
+    out_k = tmp_path / "eval_k.json"
+    assert main([*cmd, "--bound-samples", "4", "--json", str(out_k), "--device", "cpu"]) == 0
+    assert "(bound, 4 dequantization sample(s))" in capsys.readouterr().out
+    result_k = json.loads(out_k.read_text())
+    assert result_k["bound_samples"] == 4 and 0 < result_k["bpd"] < 2 * result["bpd"]
+    assert main([*cmd, "--bound-samples", "0"]) == 2
+    _one_line_error(capsys, "--bound-samples")
 
     png = tmp_path / "sample.png"
     cmd = ["seg", "sample", "--checkpoint", str(run / "last.pt"), "--out", str(png), "--samples", "2", "--force"]

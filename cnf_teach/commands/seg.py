@@ -140,6 +140,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument(
         "--samples", type=int_arg(1, 10_000), help="samples per image for the soft map (default: the config's)"
     )
+    q.add_argument(
+        "--bound-samples",
+        type=int_arg(1, 4096),
+        default=1,
+        help="dequantization samples of the CNFs' likelihood bound, importance-weighted (default 1, eq. (5); "
+        "more gives a tighter bound on the same model)",
+    )
     _downscale_arg(q, "shrink the whole test images by FACTOR (default: the training run's factor, else 1)")
     q.add_argument("--figures", metavar="DIR", help="write pr_curves.png and segmentations.png there")
     q.add_argument("--device", default="auto")

@@ -37,12 +37,13 @@ def run_eval(args: argparse.Namespace) -> int:
             f"the {args.split} labels of {args.data} hold no positive (vessel) pixel inside the field of view; "
             "precision, recall and max F need manual segmentations with vessels"
         )
-    ev = evaluate_seg_model(model, dataset, num_samples=samples, device=device)
+    ev = evaluate_seg_model(model, dataset, num_samples=samples, bound_samples=args.bound_samples, device=device)
     h, w = dataset.images[0].image.shape[:2]
     summary = {
         "model": kind,
         "split": args.split,
         "samples": samples,
+        "bound_samples": args.bound_samples,
         "downscale": downscale,
         "image_size": [h, w],
         "padded_size": list(dataset.size),
@@ -53,8 +54,9 @@ def run_eval(args: argparse.Namespace) -> int:
     if ev.human is not None:
         line += f", second grader F {summary['human_f']:.4f}"
     print(line)
+    bound = "" if kind == "baseline" else f" (bound, {args.bound_samples} dequantization sample(s))"
     print(
-        f"  bits/dim {ev.bpd:.4f} per image pixel ({h}x{w}), {ev.bpd_fov:.4f} per field-of-view pixel, "
+        f"  bits/dim{bound} {ev.bpd:.4f} per image pixel ({h}x{w}), {ev.bpd_fov:.4f} per field-of-view pixel, "
         f"{ev.bpd_padded:.4f} per padded pixel ({dataset.size[0]}x{dataset.size[1]})"
     )
     if figures is not None:
