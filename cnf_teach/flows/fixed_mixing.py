@@ -63,7 +63,8 @@ class FixedRotation(Bijection):
     float32 with autocast switched off; $Q$ is kept in float64 and rounded to the input's
     precision when used.
 
-    Implements eq. (1) of Winkler et al. 2019 for a volume-preserving linear map.
+    Implements eq. (1) of Winkler et al. 2019, the change of variables, for a volume-preserving
+    linear map: its log-determinant term is zero.
 
     Args:
         num_channels: Channels $C$.
