@@ -33,6 +33,7 @@ from pathlib import Path
 from .common import (
     MAX_SIDE,
     MAX_STEPS,
+    add_compile_flag,
     building_folder,
     float_arg,
     int_arg,
@@ -123,6 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "there (no workers), elsewhere none",
     )
     q.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
+    add_compile_flag(q)
     q.add_argument("--seed", type=seed_arg, default=0)
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
     q.add_argument("--json", metavar="OUT", help="write the final metrics as JSON")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .common import RunLock, building_folder, output_file, pick_device, usage_error, write_text
+from .common import RunLock, building_folder, compile_choice, output_file, pick_device, usage_error, write_text
 from .seg_inputs import checked_downscale, read_dataset, stored_downscale
 
 __all__ = ["run_train"]
@@ -105,6 +105,7 @@ def _train(args: argparse.Namespace, json_path: Path | None) -> int:
         device=str(device),
         seed=args.seed,
         progress=not args.no_progress,
+        compile=compile_choice(args.compile, steps, device),
     )
     model = resumed if args.resume else build_seg_model(args.model, config)
     extra = {**seg_checkpoint_state(config, args.model, str(data)), "downscale": downscale, "crop": args.crop}

@@ -40,6 +40,7 @@ from .common import (
     IMAGE_SUFFIXES,
     MAX_SIDE,
     MAX_STEPS,
+    add_compile_flag,
     float_arg,
     int_arg,
     output_file,
@@ -93,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _device_args(t)
     t.add_argument("--amp", action="store_true", help="bf16 mixed precision (CUDA)")
-    t.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
+    add_compile_flag(t)
     t.add_argument("--seed", type=seed_arg, default=0)
     t.add_argument("--json", metavar="OUT", help="write the final metrics as JSON")
     t.add_argument("--force", action="store_true", help="replace an existing run in --out, and an existing --json file")

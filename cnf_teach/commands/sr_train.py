@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .common import RunLock, output_file, pick_device, usage_error, write_text
+from .common import RunLock, compile_choice, output_file, pick_device, usage_error, write_text
 from .sr_inputs import is_imagenet_folder, read_eval_set, read_sr_checkpoint
 
 __all__ = ["run_train"]
@@ -129,7 +129,7 @@ def _train(args: argparse.Namespace, json_path: Path | None) -> int:
         out_dir=args.out,
         device=str(device),
         amp=args.amp,
-        compile=args.compile,
+        compile=compile_choice(args.compile, config.train_steps, device),
         seed=args.seed,
     )
     extra = sr_checkpoint_state(config, args.model)

@@ -134,7 +134,7 @@ class DeviceStep:
             module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
             torch.manual_seed(self.config.seed + 1000 * self.rank + self.step)  # distinct noise per rank
         if self.use_compile:
-            module = torch.compile(module)
+            module = torch.compile(module, backend=self.config.compile_backend)
         return module
 
     def _metric(self, value: float | Tensor) -> Tensor:

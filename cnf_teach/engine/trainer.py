@@ -20,8 +20,10 @@ $-\\log p(y \\mid x)$ in bits per dimension. The engine owns everything else:
   ``torch.amp.GradScaler`` does with ``found_inf``. The host reads the flag only when it logs,
   evaluates or saves, and then stops with :class:`TrainingDiverged`: no non-finite step is
   ever applied, and the trainer's step, model and optimizer are those of the last good step;
-- ``device="auto"`` (CUDA, then MPS, then CPU), bf16 mixed precision and ``torch.compile``
-  on GPUs, and several GPUs with PyTorch DDP when launched by ``torchrun``.
+- ``device="auto"`` (CUDA, then MPS, then CPU), bf16 mixed precision on GPUs, ``torch.compile``
+  of the loss (forward and backward) on GPUs and on the CPU (where it needs a C++ compiler, and
+  pays only in long runs: see ``compile`` in :class:`TrainConfig`), and several GPUs with PyTorch
+  DDP when launched by ``torchrun``.
 
 Exact resume and the data pipeline: the engine re-creates the data iterator of the
 interrupted epoch with the random state it had when that epoch began, skips the batches
@@ -55,7 +57,7 @@ from torch import Tensor, nn
 from ..progress import Progress
 from .collective import Collective
 from .config import TrainConfig, lr_factor
-from .devices import resolve_device
+from .devices import compile_unavailable, resolve_device
 from .distributed import distributed_info, init_distributed
 from .evaluation import EvalFn, ShardedEval
 from .run_state import TrainerState
@@ -147,9 +149,10 @@ class Trainer(TrainerState, DeviceStep, Collective):
         self.amp = config.amp and self.device.type == "cuda"
         if config.amp and not self.amp:
             log.warning("amp=True needs a CUDA device; training in fp32 on %s", self.device)
-        self.use_compile = config.compile and self.device.type == "cuda"
-        if config.compile and not self.use_compile:
-            log.warning("compile=True is only used on CUDA; running eagerly on %s", self.device)
+        why_not = compile_unavailable(self.device, config.compile_backend) if config.compile else None
+        self.use_compile = config.compile and why_not is None
+        if why_not is not None:
+            log.warning("compile=True but %s; training eagerly on %s", why_not, self.device)
 
     def train_step(self, batch: Any) -> dict[str, float]:
         """One optimisation step on ``batch``; returns the (process-averaged) metrics.
