@@ -22,6 +22,8 @@ the shipped models' 8000 steps), each ``steps x step + compile`` against ``steps
 ``break_even_steps`` = ``compile_s / (eager_s - compiled_s)``.
 
 Models as in ``flow_share.py``: ``sr-tiny``, ``sr-small``, ``seg-tiny``, ``seg-small``.
+``--backend aot_eager`` traces the same graphs without generating code (what the smoke test
+runs, in seconds); its times say nothing about Inductor's.
 
 Usage::
 
@@ -100,7 +102,14 @@ def measure(name: str, device: torch.device, args: argparse.Namespace) -> dict[s
     def trainer(compiled: bool) -> Trainer:
         fresh, _, _, _, _ = build(name, args.smoke, args.seg_size)
         fresh.load_state_dict(initial)
-        config = TrainConfig(steps=10**6, device=str(device), progress=False, compile=compiled, **settings)
+        config = TrainConfig(
+            steps=10**6,
+            device=str(device),
+            progress=False,
+            compile=compiled,
+            compile_backend=args.backend,
+            **settings,
+        )
         return Trainer(fresh, loss_fn, [], config)
 
     eager, compiled = trainer(False), trainer(True)
@@ -152,6 +161,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--short", type=int, default=200, help="steps of a notebook's loop (default 200)")
     parser.add_argument("--keep-cache", action="store_true", help="use the existing compiler cache (a warm start)")
+    parser.add_argument(
+        "--backend", default="inductor", help="torch.compile backend (default inductor; aot_eager: no code generation)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:

@@ -119,3 +119,17 @@ def test_flow_share_smoke(tmp_path: Path) -> None:
         q1, q3 = r["flow_share_q1_q3"]
         assert 0 < q1 <= r["flow_share"] <= q3
         assert r["flow_ops"] and all(0 < op["self_share"] <= 1 for op in r["flow_ops"])
+
+
+def test_compile_step_smoke(tmp_path: Path) -> None:
+    # aot_eager traces forward and backward as Inductor would, without generating C++ (seconds, not minutes).
+    result = _run("compile_step.py", tmp_path, "--models", "seg-tiny", "--reps", "3", "--backend", "aot_eager")
+    rows = result["rows"]
+    assert [r["model"] for r in rows] == ["seg-tiny"]
+    for r in rows:
+        assert all(_positive(r[k]) for k in ("eager_s", "compiled_s", "speedup")), r
+        assert r["compile_s"] >= 0 and r["compile_warm_s"] >= 0
+        for run in ("short", "long"):
+            total = r[run]
+            assert total["steps"] > 0 and _positive(total["eager_s"]) and _positive(total["compiled_s"])
+            assert math.isclose(total["x"], total["eager_s"] / total["compiled_s"])
