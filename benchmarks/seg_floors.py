@@ -13,10 +13,14 @@ this script measures it:
    network trained on photographs and one annotation each. The closer it gets to the floor, the
    more of what the grader's marginals depend on the photograph shows; the gap that is left is the
    network's and the photograph's together (an upper bound on what the photograph hides).
+3. **Without the pixel noise** (``--no-pixel-noise``): the same probe on the same retinas and annotations
+   with the noise left out of the photographs (:func:`~cnf_teach.data.synthetic_retina.draw_retina`'s
+   ``pixel_noise=False``). Against item 2 it splits that gap: what is left without the noise is the
+   network's (and what a clean photograph still hides); what the noise adds is the noise's.
 
 Usage::
 
-    python benchmarks/seg_floors.py [--smoke] [--steps N] [--train N] [--json OUT]
+    python benchmarks/seg_floors.py [--smoke] [--steps N] [--train N] [--no-pixel-noise] [--json OUT]
 
 ``--smoke`` (CI) runs a few steps on 32x32 retinas. The full mode trains on ``--train`` 96x96
 retinas (default 400, seed 100) and scores the 20 test retinas of seed 7, which it never saw.
@@ -90,6 +94,9 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=400, help="training retinas")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--no-pixel-noise", action="store_true", help="train and test the probe on the photographs without pixel noise"
+    )
     add_common_args(parser)
     args = parser.parse_args()
     if args.threads:
@@ -98,8 +105,13 @@ def main() -> None:
     size, steps, n_train, n_test = (32, 3, 4, 2) if args.smoke else (96, args.steps, args.train, 20)
     cfg = RetinaConfig(height=size, width=size)
     with tempfile.TemporaryDirectory() as tmp:
-        train_root = make_synthetic_drive(Path(tmp) / "train", num_train=n_train, num_test=0, config=cfg, seed=100)
-        test_root = make_synthetic_drive(Path(tmp) / "test", num_train=0, num_test=n_test, config=cfg, seed=7)
+        noise = not args.no_pixel_noise
+        train_root = make_synthetic_drive(
+            Path(tmp) / "train", num_train=n_train, num_test=0, config=cfg, seed=100, pixel_noise=noise
+        )
+        test_root = make_synthetic_drive(
+            Path(tmp) / "test", num_train=0, num_test=n_test, config=cfg, seed=7, pixel_noise=noise
+        )
         floors = read_floors(test_root)["mean"]
         torch.manual_seed(0)
         model = FullResolutionProbe()
@@ -127,7 +139,11 @@ def main() -> None:
     rows = [
         {"model": "exact marginals (fresh annotations)", "bpd_fov": exact["score"], "note": f"± {exact['se']:.4f}"},
         {"model": "factorized floor of those retinas", "bpd_fov": exact["floor"], "note": "closed form"},
-        {"model": f"full-resolution probe, {steps} steps", "bpd_fov": probe, "note": f"{cpu / 60:.1f} CPU-min"},
+        {
+            "model": f"full-resolution probe, {steps} steps" + ("" if noise else ", no pixel noise"),
+            "bpd_fov": probe,
+            "note": f"{cpu / 60:.1f} CPU-min",
+        },
         {"model": "factorized floor, test", "bpd_fov": floors["factorized_per_fov_pixel"], "note": "closed form"},
         {"model": "entropy floor, test", "bpd_fov": floors["entropy_per_fov_pixel"], "note": "closed form"},
     ]

@@ -53,3 +53,8 @@ def test_seg_floors_smoke(tmp_path: Path) -> None:
     exact = result["exact"]
     # The exact marginals score the factorized floor, within a few standard errors of the Monte-Carlo mean.
     assert abs(exact["score"] - exact["floor"]) < 4 * exact["se"] + 1e-9
+    # Without the pixel noise the probe is named so, on the same retinas (same floors).
+    clean = _run("seg_floors.py", tmp_path, "--no-pixel-noise")
+    names = [r["model"] for r in clean["rows"]]
+    assert any(n.endswith("no pixel noise") for n in names)
+    assert clean["rows"][3]["bpd_fov"] == result["rows"][3]["bpd_fov"]  # the test floors are unchanged

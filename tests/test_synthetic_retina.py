@@ -302,3 +302,18 @@ def test_pruning_drops_a_faint_branch_and_everything_that_grows_from_it():
     kept = prune_segments(tree, snr >= 8)
     # The bright child of the faint branch goes too: a grader never draws a branch hanging in the air.
     assert [s.contrast for s in kept] == [0.9, 0.8] and [s.parent for s in kept] == [-1, 0]
+
+
+def test_pixel_noise_off_keeps_the_tree_and_the_annotations():
+    """``pixel_noise=False`` (a diagnostic) leaves the same retina without its pixel noise: same tree, same
+    annotation process, same later draws; the two photographs differ inside the FOV by noise of ``config.noise``."""
+    cfg = RetinaConfig(height=64, width=64)
+    noisy_rng, clean_rng = np.random.default_rng(5), np.random.default_rng(5)
+    noisy, clean = draw_retina(cfg, noisy_rng), draw_retina(cfg, clean_rng, pixel_noise=False)
+    assert np.array_equal(noisy.process.owner, clean.process.owner)
+    assert np.array_equal(noisy.process.include_prob, clean.process.include_prob)
+    assert np.array_equal(noisy.annotate(noisy_rng), clean.annotate(clean_rng))  # the streams stay in step
+    inside = noisy.mask > 0
+    diff = (noisy.image.astype(float) - clean.image.astype(float))[inside]  # [N, 3] in grey levels
+    assert abs(diff.std() - cfg.noise * 255) < 0.25 * cfg.noise * 255 and abs(diff.mean()) < 0.5
+    assert np.all(clean.image[~inside] == round(0.02 * 255))  # a flat dark surround

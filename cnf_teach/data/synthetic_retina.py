@@ -127,12 +127,18 @@ class SyntheticRetina:
         return DriveImage(name, self.image, label, self.mask, label2)
 
 
-def draw_retina(config: RetinaConfig | None = None, rng: np.random.Generator | None = None) -> SyntheticRetina:
+def draw_retina(
+    config: RetinaConfig | None = None, rng: np.random.Generator | None = None, pixel_noise: bool = True
+) -> SyntheticRetina:
     """Draw one synthetic fundus photograph, its FOV and its annotation process (no annotation yet).
 
     Args:
         config: Generator settings (default :class:`RetinaConfig`).
         rng: NumPy random generator (seeded by the caller for reproducibility).
+        pixel_noise: ``False`` leaves the pixel noise out of the photograph (a diagnostic: how much the
+            noise hides). The noise is still drawn, so the tree, the annotation process and every later
+            draw of ``rng`` are the same as with the noise; which branches a grader can see is still
+            judged against ``config.noise``.
 
     Returns:
         A :class:`SyntheticRetina`.
@@ -177,8 +183,11 @@ def draw_retina(config: RetinaConfig | None = None, rng: np.random.Generator | N
     img = illum[..., None] * base * (1.0 - dark[..., None] * absorb)
     disc_glow = np.exp(-((d_disc / disc_r) ** 4))[..., None] * np.array([0.35, 0.45, 0.3])
     img = img + disc_glow * (1.0 - 0.6 * dark[..., None])
-    img = img + rng.normal(0, cfg.noise, img.shape)
-    img = np.where(mask[..., None], img, 0.02 + rng.normal(0, cfg.noise / 3, img.shape))
+    noise = rng.normal(0, cfg.noise, img.shape)
+    outside = 0.02 + rng.normal(0, cfg.noise / 3, img.shape)
+    if not pixel_noise:
+        noise, outside = np.zeros_like(noise), np.full_like(outside, 0.02)
+    img = np.where(mask[..., None], img + noise, outside)
     image = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
     owner, level = annotation_cells(segments, mask, cfg.width_step * size / 96)
@@ -220,6 +229,7 @@ def make_synthetic_drive(
     config: RetinaConfig | None = None,
     seed: int = 0,
     mc_samples: int = 200,
+    pixel_noise: bool = True,
 ) -> Path:
     """Write a synthetic DRIVE folder (same layout and file formats as the real one) and the test floors.
 
@@ -236,6 +246,8 @@ def make_synthetic_drive(
         config: Generator settings.
         seed: Seed of the generator (the same seed writes the same files).
         mc_samples: Annotations drawn per test image for the Monte-Carlo check of the floors (0: none).
+        pixel_noise: ``False`` writes the same retinas and annotations without pixel noise (see
+            :func:`draw_retina`).
 
     Returns:
         ``root`` as a :class:`~pathlib.Path`.
@@ -248,10 +260,10 @@ def make_synthetic_drive(
     rng = np.random.default_rng(seed)
     mc_rng = np.random.default_rng([seed, 1])  # the checks never shift the images
     root = Path(root)
-    train = [draw_retina(cfg, rng).to_drive_image(rng, name=f"{21 + i:02d}") for i in range(num_train)]
+    train = [draw_retina(cfg, rng, pixel_noise).to_drive_image(rng, name=f"{21 + i:02d}") for i in range(num_train)]
     test, floors = [], []
     for i in range(num_test):
-        retina = draw_retina(cfg, rng)
+        retina = draw_retina(cfg, rng, pixel_noise)
         test.append(retina.to_drive_image(rng, second_grader=True, name=f"{1 + i:02d}"))
         floors.append(annotation_floors(retina.process, mc_samples, mc_rng))
     if train:
