@@ -173,3 +173,16 @@ def test_the_start_page_sends_the_learner_to_the_workspace() -> None:
         assert f"(workspace/{name})" in page, f"the start page does not link workspace/{name}"
     assert "(student/" not in page, "the start page still links the course's student/ notebooks"
     assert "make lab-update CHAPTER=" in page
+
+
+def test_a_workspace_outside_the_served_folder_is_refused(course, tmp_path, capsys) -> None:
+    """JupyterLab serves the folder of ``student/`` only: a workspace elsewhere could not be opened."""
+    student, _ = course
+    outside = tmp_path.parent / f"{tmp_path.name}_elsewhere"
+    assert ws.main(["--student", str(student), "--workspace", str(outside)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "LAB_WORKSPACE=" in err and "outside" in err, err
+    assert not outside.exists()
+    inside = student.parent / "mywork"
+    assert ws.main(["--student", str(student), "--workspace", str(inside)]) == 0
+    assert sorted(p.name for p in inside.glob("0*.ipynb")) == CHAPTERS

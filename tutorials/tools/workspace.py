@@ -247,6 +247,17 @@ def _describe(reports: list[Report]) -> list[str]:
     return lines
 
 
+def _check_inside(student: Path, workspace: Path) -> None:
+    """The workspace must lie in the folder that holds ``student/`` (``tutorials/``): JupyterLab (``make lab``)
+    serves that folder and nothing outside it, and the start page links to ``workspace/`` there."""
+    root = student.resolve().parent
+    if not workspace.resolve().is_relative_to(root):
+        raise WorkspaceError(
+            f"the workspace {workspace} lies outside {root}, the folder JupyterLab serves, so its notebooks could "
+            f"not be opened; choose a folder inside it, e.g. LAB_WORKSPACE={root.name}/mywork"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", nargs="?", default="sync", choices=["sync", "status", "take"])
@@ -255,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", type=Path, default=WORKSPACE, help="the learner's workspace")
     args = parser.parse_args(argv)
     try:
+        _check_inside(args.student, args.workspace)
         if args.command == "take":
             if not args.chapter:
                 raise WorkspaceError("name the chapter to take, e.g. make lab-update CHAPTER=03")
