@@ -16,7 +16,7 @@
 #   VENV=.venv            where the virtual environment lives
 #   PYTEST_ARGS=...       extra arguments for pytest, LAB_ARGS=... for jupyter lab
 #   COURSE_ARGS=...       for make course, e.g. "--course ~/cnf-course --students class.csv"
-#   LAB_WORKSPACE=...     the learner's notebooks, a folder inside tutorials/ (default tutorials/workspace, git-ignored)
+#   LAB_WORKSPACE=...     the learner's notebooks, a folder inside tutorials/ to open it in JupyterLab (default tutorials/workspace, git-ignored)
 
 PYTHON ?= python3
 VENV ?= .venv

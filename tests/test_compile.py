@@ -62,13 +62,15 @@ def test_compiled_training_traces_to_the_eager_losses() -> None:
     compile_unavailable(torch.device("cpu")) is not None,
     reason=f"torch.compile cannot generate CPU code here: {compile_unavailable(torch.device('cpu'))}",
 )
-def test_inductor_training_on_the_cpu_keeps_the_eager_losses(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inductor_training_on_the_cpu_keeps_the_eager_losses() -> None:
     import torch._inductor.config as inductor_config
 
     # Inductor draws random numbers with its own generator unless told to use PyTorch's: with
-    # it, both runs see the same dequantization noise and the losses can be compared.
-    monkeypatch.setattr(inductor_config, "fallback_random", True)
-    _compare("inductor", rtol=1e-5)
+    # it, both runs see the same dequantization noise and the losses can be compared. The config's
+    # own patch() restores it afterwards (monkeypatch's undo left the option deleted, and every
+    # later compilation in the session failed).
+    with inductor_config.patch(fallback_random=True):
+        _compare("inductor", rtol=1e-5)
 
 
 def test_without_a_compiler_training_falls_back_to_eager(

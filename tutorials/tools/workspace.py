@@ -247,15 +247,18 @@ def _describe(reports: list[Report]) -> list[str]:
     return lines
 
 
-def _check_inside(student: Path, workspace: Path) -> None:
-    """The workspace must lie in the folder that holds ``student/`` (``tutorials/``): JupyterLab (``make lab``)
-    serves that folder and nothing outside it, and the start page links to ``workspace/`` there."""
+def _outside_warning(student: Path, workspace: Path) -> str | None:
+    """A warning when the workspace lies outside the folder that holds ``student/`` (``tutorials/``):
+    JupyterLab (``make lab``) serves that folder and nothing outside it, and the start page links to
+    ``workspace/`` there."""
     root = student.resolve().parent
-    if not workspace.resolve().is_relative_to(root):
-        raise WorkspaceError(
-            f"the workspace {workspace} lies outside {root}, the folder JupyterLab serves, so its notebooks could "
-            f"not be opened; choose a folder inside it, e.g. LAB_WORKSPACE={root.name}/mywork"
-        )
+    if workspace.resolve().is_relative_to(root):
+        return None
+    return (
+        f"warning: the workspace {workspace} lies outside {root}, the folder JupyterLab serves: make lab cannot "
+        f"open its notebooks and the start page's links lead elsewhere; choose a folder inside it, e.g. "
+        f"LAB_WORKSPACE={root.name}/mywork"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", type=Path, default=WORKSPACE, help="the learner's workspace")
     args = parser.parse_args(argv)
     try:
-        _check_inside(args.student, args.workspace)
+        warning = _outside_warning(args.student, args.workspace)
+        if warning:
+            print(warning, file=sys.stderr)
         if args.command == "take":
             if not args.chapter:
                 raise WorkspaceError("name the chapter to take, e.g. make lab-update CHAPTER=03")
