@@ -70,6 +70,15 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
+def chosen_models(spec: str, models: Sequence[str]) -> list[str]:
+    """The names of a comma-separated ``--models`` value, each one of ``models`` (else exit with the choices)."""
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(models))
+    if unknown:
+        raise SystemExit(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(models)}")
+    return names
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for queued kernels, so that wall-clock timing covers the work."""
     if device.type == "cuda":

@@ -48,7 +48,15 @@ import time
 from typing import Any
 
 import torch
-from common import add_common_args, interleaved_times, machine_info, print_table, resolve_device, write_json
+from common import (
+    add_common_args,
+    chosen_models,
+    interleaved_times,
+    machine_info,
+    print_table,
+    resolve_device,
+    write_json,
+)
 from flow_share import MODELS
 from torch import nn
 
@@ -170,10 +178,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    names = [n.strip() for n in args.models.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(MODELS))
-    if unknown:
-        raise SystemExit(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    names = chosen_models(args.models, MODELS)
 
     with tempfile.TemporaryDirectory(prefix="cnf_teach_inductor_") as cache:
         if not args.keep_cache:

@@ -50,6 +50,7 @@ from typing import Any
 import torch
 from common import (
     add_common_args,
+    chosen_models,
     interleaved_times,
     machine_info,
     print_table,
@@ -280,10 +281,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    names = [n.strip() for n in args.models.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(MODELS))
-    if unknown:
-        raise SystemExit(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    names = chosen_models(args.models, MODELS)
 
     rows = []
     for name in names:
