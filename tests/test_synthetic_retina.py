@@ -117,31 +117,41 @@ def test_a_model_trained_on_them_finds_vessels_in_a_real_fundus(tmp_path):
     full-resolution decoder on Table 4's features: the library's baseline, now the vessel flow run
     feed-forward, reaches its pixels through features pooled to half resolution and scored 0.26
     after 150 steps at 48 px, which says more about that architecture at this size than about the
-    retinas.
+    retinas. The bar is on the mean of four probes (data seeds and initialisations 0-3): one probe's
+    correlation spreads by about 0.05 with the seed (six seeds: 0.33-0.46 with the generator before
+    graders judged a branch by the contrast the photograph shows along it, 0.31-0.43 after; means
+    0.372 and 0.363), so a single probe passed or failed the bar by chance under either generator.
+    Measured means of these four: 0.372 before, 0.360 after.
     """
     from cnf_teach.baselines import weighted_bce_loss
     from cnf_teach.data.augment import JointAugment
     from cnf_teach.data.drive import DriveDataset
     from cnf_teach.vessels import real_retina
 
-    root = make_synthetic_drive(tmp_path, num_train=12, num_test=0, config=RetinaConfig(height=64, width=64))
-    loader = torch.utils.data.DataLoader(DriveDataset(root, "training", augment=JointAugment()), batch_size=4)
-    model = _FactoredProbe()
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(50):  # 150 steps
-        for batch in loader:
-            loss = weighted_bce_loss(batch["y"], model(batch["x"]), 0.9)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
     x, fov = real_retina(96)
     green = x[0, 1].numpy()
     vesselness = filters.frangi(green, sigmas=[1, 1.5, 2], black_ridges=True)
-    with torch.no_grad():
-        response = torch.sigmoid(model(x))[0, 0].numpy()
-    r_model = np.corrcoef(response[fov], vesselness[fov])[0, 1]
     r_dark = np.corrcoef(-green[fov], vesselness[fov])[0, 1]
-    assert r_model > 0.35 and r_model > r_dark + 0.3, (r_model, r_dark)
+    r_models = []
+    for seed in range(4):  # one probe is a coin toss around the bar (see above); four are not
+        torch.manual_seed(seed)
+        root = make_synthetic_drive(
+            tmp_path / str(seed), num_train=12, num_test=0, config=RetinaConfig(height=64, width=64), seed=seed
+        )
+        loader = torch.utils.data.DataLoader(DriveDataset(root, "training", augment=JointAugment()), batch_size=4)
+        model = _FactoredProbe()
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        for _ in range(50):  # 150 steps
+            for batch in loader:
+                loss = weighted_bce_loss(batch["y"], model(batch["x"]), 0.9)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        with torch.no_grad():
+            response = torch.sigmoid(model(x))[0, 0].numpy()
+        r_models.append(np.corrcoef(response[fov], vesselness[fov])[0, 1])
+    r_model = float(np.mean(r_models))
+    assert r_model > 0.35 and r_model > r_dark + 0.3, (r_models, r_dark)
 
 
 def _hb(p: float) -> float:
@@ -317,3 +327,36 @@ def test_pixel_noise_off_keeps_the_tree_and_the_annotations():
     diff = (noisy.image.astype(float) - clean.image.astype(float))[inside]  # [N, 3] in grey levels
     assert abs(diff.std() - cfg.noise * 255) < 0.25 * cfg.noise * 255 and abs(diff.mean()) < 0.5
     assert np.all(clean.image[~inside] == round(0.02 * 255))  # a flat dark surround
+
+
+def test_a_branch_is_annotated_by_the_contrast_the_photograph_shows_along_it():
+    """A grader's chance of drawing a branch is a function of what the photograph shows along it: the
+    Weber contrast of the green channel on its centre line (``branch_contrast``), not the branch's hidden
+    contrast parameter, which the photograph's exposure, colour and vessel absorption scale by a factor
+    of up to two. Read off the noiseless photograph (branch darker than the fundus beside it, relative to
+    that fundus), the contrast follows ``retina.contrast`` far more closely than the hidden ``visibility``
+    (measured on these 4 retinas, 61 branches: correlation 0.85 against 0.69)."""
+    cfg = RetinaConfig()
+    measured, seen, hidden = [], [], []
+    for seed in range(4):
+        retina = draw_retina(cfg, np.random.default_rng(seed), pixel_noise=False)
+        proc = retina.process
+        # The inclusion law is the logistic of the seen contrast (roots and branches that cannot show
+        # their inclusion are always drawn with their parent).
+        free = np.array([s.parent >= 0 for s in retina.segments]) & (proc.include_prob < 1.0)
+        expected = 1.0 / (1.0 + np.exp(-(retina.contrast - cfg.include_mid) / cfg.include_scale))
+        assert free.any() and np.allclose(proc.include_prob[free], expected[free])
+        green = retina.image[..., 1].astype(np.float64)
+        drawn = ndimage.binary_dilation(proc.owner >= 0)
+        for s, seg in enumerate(retina.segments):
+            core = (proc.owner == s) & (proc.level == 0)
+            ring = ndimage.binary_dilation(core, iterations=2) & ~drawn & (retina.mask > 0)
+            if core.sum() < 6 or ring.sum() < 6:
+                continue
+            rows = np.clip(np.rint(seg.points[:, 0]).astype(int), 0, cfg.height - 1)
+            cols = np.clip(np.rint(seg.points[:, 1]).astype(int), 0, cfg.width - 1)
+            measured.append(1.0 - np.median(green[rows, cols]) / np.median(green[ring]))
+            seen.append(retina.contrast[s])
+            hidden.append(seg.visibility)
+    r_seen, r_hidden = np.corrcoef(measured, seen)[0, 1], np.corrcoef(measured, hidden)[0, 1]
+    assert len(measured) > 40 and r_seen > 0.8 and r_seen > r_hidden + 0.15, (len(measured), r_seen, r_hidden)

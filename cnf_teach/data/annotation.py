@@ -6,7 +6,9 @@ disagreements are coherent along vessels. A grader here draws, independently for
 vessel segment (a branch between its start and its end),
 
 - whether to annotate it at all: the main arcades always, any other branch with a
-  probability that grows with its visible contrast (logistic in
+  probability that grows with the contrast the photograph shows along it (the median Weber
+  contrast of the green channel on its centre line,
+  :func:`~cnf_teach.data.synthetic_retina.branch_contrast`; logistic in
   :attr:`~cnf_teach.data.synthetic_retina.RetinaConfig.include_mid` and
   :attr:`~cnf_teach.data.synthetic_retina.RetinaConfig.include_scale`), and never
   when its parent branch was left out (a grader does not draw a capillary hanging in the

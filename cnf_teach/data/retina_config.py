@@ -31,8 +31,10 @@ class RetinaConfig:
         width_step: Pixels by which a grader's width offset moves a segment's drawn radius, at 96 pixels
             (scaled with the size).
         shift_prob: Probability of each non-zero width offset (narrower, wider).
-        include_mid: Visible contrast at which a branch is annotated with probability 1/2.
-        include_scale: Logistic scale of the inclusion probability in the visible contrast.
+        include_mid: Contrast a grader sees along a branch (the median Weber contrast of the green channel on
+            its centre line, :func:`~cnf_teach.data.synthetic_retina.branch_contrast`) at which the branch is
+            annotated with probability 1/2.
+        include_scale: Logistic scale of the inclusion probability in that contrast.
         min_snr: A branch is kept only if the photograph shows it: the matched-filter signal-to-noise
             ratio of its darkening of the green channel, $\\sqrt{\\sum_j d_j^2} / \\sigma$ over its pixels
             ($\\sigma$ = ``noise``), must reach this; fainter branches are left out of the photograph *and*
@@ -65,8 +67,8 @@ class RetinaConfig:
     fade: tuple[float, float] = (0.8, 0.97)
     width_step: float = 0.5
     shift_prob: float = 0.2
-    include_mid: float = 0.41
-    include_scale: float = 0.08
+    include_mid: float = 0.21
+    include_scale: float = 0.07
     min_snr: float = 8.0
 
     def __post_init__(self) -> None:

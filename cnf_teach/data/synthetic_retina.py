@@ -68,6 +68,7 @@ __all__ = [
     "AnnotationProcess",
     "AnnotationFloors",
     "SyntheticRetina",
+    "branch_contrast",
     "draw_retina",
     "synthetic_retina",
     "annotation_floors",
@@ -94,6 +95,8 @@ class SyntheticRetina:
         snr: ``[S]`` how clearly the photograph shows each segment (matched-filter signal-to-noise ratio of
             its darkening of the green channel, :func:`~cnf_teach.data.vessel_tree.segment_snr`); at least
             :attr:`RetinaConfig.min_snr` for every segment kept.
+        contrast: ``[S]`` the contrast a grader judges each segment by (:func:`branch_contrast`), which sets its
+            probability of being annotated.
 
     Examples:
         >>> import numpy as np
@@ -115,6 +118,7 @@ class SyntheticRetina:
     segments: list[VesselSegment]
     process: AnnotationProcess
     snr: np.ndarray | None = None
+    contrast: np.ndarray | None = None
 
     def annotate(self, rng: np.random.Generator) -> np.ndarray:
         """One grader's annotation ``[H, W]`` uint8 in {0, 1}."""
@@ -125,6 +129,36 @@ class SyntheticRetina:
         label = self.annotate(rng)
         label2 = self.annotate(rng) if second_grader else None
         return DriveImage(name, self.image, label, self.mask, label2)
+
+
+def branch_contrast(segments: list[VesselSegment], background: np.ndarray, fall: np.ndarray) -> np.ndarray:
+    """The contrast a grader sees along each branch: median Weber contrast of its centre line, ``[S]``.
+
+    At a centre point of darkness $d$ (the branch's contrast times the thin-vessel attenuation) the
+    green channel is $b - d f$, with $b$ the fundus beside the vessel (``background``) and $f$ its fall
+    per unit darkness (``fall``), both clipped to the sensor's range [0, 1]; its Weber contrast is
+    $(b - (b - d f)) / b$. The median over the branch's centre points is what a grader reads off the
+    photograph along the branch, whatever the photograph's exposure, colour and vessel absorption
+    (relative, not absolute, darkening is what the eye judges).
+
+    Examples:
+        >>> import numpy as np
+        >>> from cnf_teach.data.synthetic_retina import VesselSegment, branch_contrast
+        >>> seg = VesselSegment(np.array([[4.0, 2.0 + 0.5 * k] for k in range(9)]), np.full(9, 1.0), 0.5)
+        >>> branch_contrast([seg], np.full((9, 9), 0.4), np.full((9, 9), 0.2)).round(3).tolist()  # 0.5 * 0.2 / 0.4
+        [0.25]
+    """
+    h, w = background.shape
+    out = np.zeros(len(segments))
+    for s, seg in enumerate(segments):
+        rows = np.clip(np.rint(seg.points[:, 0]).astype(int), 0, h - 1)
+        cols = np.clip(np.rint(seg.points[:, 1]).astype(int), 0, w - 1)
+        b = background[rows, cols]
+        dark = seg.contrast * np.minimum(1.0, 0.55 + 0.45 * seg.radii)
+        bright = np.minimum(b, 1.0)
+        weber = (bright - np.clip(b - dark * fall[rows, cols], 0.0, 1.0)) / np.maximum(bright, 1e-6)
+        out[s] = float(np.median(weber))
+    return out
 
 
 def draw_retina(
@@ -191,8 +225,11 @@ def draw_retina(
     image = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
     owner, level = annotation_cells(segments, mask, cfg.width_step * size / 96)
-    vis = np.array([seg.visibility for seg in segments])
-    include = 1.0 / (1.0 + np.exp(-(vis - cfg.include_mid) / cfg.include_scale))
+    # A grader judges a branch by the contrast the photograph shows along it, against the fundus beside it.
+    green_bg = illum * base[1] + disc_glow[..., 1]  # [H, W] green without vessels, before noise
+    green_fall = illum * base[1] * absorb[1] + 0.6 * disc_glow[..., 1]  # [H, W] fall per unit darkness
+    seen = branch_contrast(segments, green_bg, green_fall)  # [S]
+    include = 1.0 / (1.0 + np.exp(-(seen - cfg.include_mid) / cfg.include_scale))
     process = AnnotationProcess(
         owner=owner,
         level=level,
@@ -201,7 +238,7 @@ def draw_retina(
         offset_probs=(cfg.shift_prob, 1.0 - 2.0 * cfg.shift_prob, cfg.shift_prob),
         fov=mask,
     )
-    return SyntheticRetina(image, mask.astype(np.uint8), segments, process, snr)
+    return SyntheticRetina(image, mask.astype(np.uint8), segments, process, snr, seen)
 
 
 def synthetic_retina(
