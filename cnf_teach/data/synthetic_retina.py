@@ -57,6 +57,7 @@ from .vessel_tree import (
     render_darkness,
     segment_snr,
     surviving,
+    thin_attenuation,
 )
 
 #: :func:`~cnf_teach.data.annotation.bernoulli_entropy` under the name notebook 07 reaches it by.
@@ -154,7 +155,7 @@ def branch_contrast(segments: list[VesselSegment], background: np.ndarray, fall:
         rows = np.clip(np.rint(seg.points[:, 0]).astype(int), 0, h - 1)
         cols = np.clip(np.rint(seg.points[:, 1]).astype(int), 0, w - 1)
         b = background[rows, cols]
-        dark = seg.contrast * np.minimum(1.0, 0.55 + 0.45 * seg.radii)
+        dark = seg.contrast * thin_attenuation(seg.radii)
         bright = np.minimum(b, 1.0)
         weber = (bright - np.clip(b - dark * fall[rows, cols], 0.0, 1.0)) / np.maximum(bright, 1e-6)
         out[s] = float(np.median(weber))
@@ -213,10 +214,13 @@ def draw_retina(
     if cfg.min_snr > 0:
         alive = surviving(segments, snr >= cfg.min_snr)
         segments, snr = prune_segments(segments, alive), snr[alive]
-    dark = render_darkness(segments, (h, w))
-    img = illum[..., None] * base * (1.0 - dark[..., None] * absorb)
     disc_glow = np.exp(-((d_disc / disc_r) ** 4))[..., None] * np.array([0.35, 0.45, 0.3])
-    img = img + disc_glow * (1.0 - 0.6 * dark[..., None])
+
+    def shade(dark: np.ndarray) -> np.ndarray:
+        """The noiseless photograph ``[H, W, 3]`` of a vessel darkness map ``[H, W]`` (linear in it)."""
+        return illum[..., None] * base * (1.0 - dark[..., None] * absorb) + disc_glow * (1.0 - 0.6 * dark[..., None])
+
+    img = shade(render_darkness(segments, (h, w)))
     noise = rng.normal(0, cfg.noise, img.shape)
     outside = 0.02 + rng.normal(0, cfg.noise / 3, img.shape)
     if not pixel_noise:
@@ -226,8 +230,8 @@ def draw_retina(
 
     owner, level = annotation_cells(segments, mask, cfg.width_step * size / 96)
     # A grader judges a branch by the contrast the photograph shows along it, against the fundus beside it.
-    green_bg = illum * base[1] + disc_glow[..., 1]  # [H, W] green without vessels, before noise
-    green_fall = illum * base[1] * absorb[1] + 0.6 * disc_glow[..., 1]  # [H, W] fall per unit darkness
+    green_bg = shade(np.zeros((h, w)))[..., 1]  # [H, W] green without vessels, before noise
+    green_fall = green_bg - shade(np.ones((h, w)))[..., 1]  # [H, W] fall per unit darkness
     seen = branch_contrast(segments, green_bg, green_fall)  # [S]
     include = 1.0 / (1.0 + np.exp(-(seen - cfg.include_mid) / cfg.include_scale))
     process = AnnotationProcess(

@@ -27,6 +27,7 @@ __all__ = [
     "VesselSegment",
     "grow_trees",
     "render_darkness",
+    "thin_attenuation",
     "segment_snr",
     "prune_segments",
     "surviving",
@@ -60,7 +61,7 @@ class VesselSegment:
     @property
     def visibility(self) -> float:
         """Peak darkness of the vessel in the photograph: contrast times the renderer's thin-vessel attenuation."""
-        return float(self.contrast * min(1.0, 0.55 + 0.45 * float(np.median(self.radii))))
+        return float(self.contrast * thin_attenuation(float(np.median(self.radii))))
 
 
 def grow_trees(cfg: RetinaConfig, rng: np.random.Generator, disc: np.ndarray, macula: np.ndarray) -> list:
@@ -112,6 +113,17 @@ def grow_trees(cfg: RetinaConfig, rng: np.random.Generator, disc: np.ndarray, ma
     return segments
 
 
+def thin_attenuation(radius: float | np.ndarray) -> float | np.ndarray:
+    """How much fainter a thin vessel looks: its peak darkness is its contrast times $\\min(1, 0.55 + 0.45 r)$.
+
+    Examples:
+        >>> from cnf_teach.data.vessel_tree import thin_attenuation
+        >>> round(float(thin_attenuation(0.6)), 3), float(thin_attenuation(2.0))  # a 0.6-px vessel, a 2-px one
+        (0.82, 1.0)
+    """
+    return np.minimum(1.0, 0.55 + 0.45 * radius)
+
+
 def _draw_segment(dark: np.ndarray, seg: VesselSegment) -> None:
     """Darken ``dark`` in place (elementwise maximum) with one segment's anti-aliased tube profile."""
     shape = dark.shape
@@ -126,7 +138,7 @@ def _draw_segment(dark: np.ndarray, seg: VesselSegment) -> None:
         # Anti-aliased disc times a tube profile: darkest on the centre line.
         cover = np.clip(r + 0.5 - d, 0.0, 1.0) * (0.65 + 0.35 * np.sqrt(np.clip(1 - (d / (r + 0.5)) ** 2, 0, 1)))
         window = dark[y0:y1, x0:x1]
-        np.maximum(window, seg.contrast * cover * min(1.0, 0.55 + 0.45 * r), out=window)
+        np.maximum(window, seg.contrast * cover * thin_attenuation(r), out=window)
 
 
 def render_darkness(segments: list[VesselSegment], shape: tuple[int, int]) -> np.ndarray:
