@@ -1,4 +1,4 @@
-"""Joint augmentation: the same map moves image, label and mask; labels stay binary."""
+"""Joint augmentation: the same map moves image, label and mask; labels stay binary; mirror images are exact."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnf_teach.data.augment import JointAugment, affine_matrix, warp
+from cnf_teach.data.augment import FlipAugment, JointAugment, affine_matrix, warp
 
 
 def _blob(size: int = 33) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -154,3 +154,46 @@ def test_device_drive_loader_knows_its_share_before_the_process_group_exists(tmp
     assert len(alone) == 1 and len(alone._indices()) == 6
     with pytest.raises(ValueError, match="rank 2 of 2"):
         DeviceDriveLoader(dataset, batch_size=1, device="cpu", rank=2, world_size=2)
+
+
+def test_flip_augment_shows_each_of_the_four_mirror_images_exactly():
+    """Flips move pixels without resampling: image, label and mask move alike, and all four views occur."""
+    x, y, mask = _blob(9)
+    x = x + torch.rand_like(x)  # no symmetry to hide a wrong axis
+    x_before, y_before = x.clone(), y.clone()
+    gen = torch.Generator().manual_seed(0)
+    views = {
+        (False, False): (x, y),
+        (True, False): (x.flip(-1), y.flip(-1)),
+        (False, True): (x.flip(-2), y.flip(-2)),
+        (True, True): (x.flip([-1, -2]), y.flip([-1, -2])),
+    }
+    seen = set()
+    for _ in range(40):
+        x2, y2, m2 = FlipAugment()(x, y, mask, gen)
+        match = [k for k, (xv, yv) in views.items() if torch.equal(x2, xv)]
+        assert len(match) == 1, "not a mirror image of the photograph"
+        xv, yv = views[match[0]]
+        assert torch.equal(y2, yv), "the label did not move with the photograph"
+        mv = {(False, False): mask, (True, False): mask.flip(-1), (False, True): mask.flip(-2)}
+        assert torch.equal(m2, mv.get(match[0], mask.flip([-1, -2])))
+        seen.add(match[0])
+    assert seen == set(views)
+    assert torch.equal(x, x_before) and torch.equal(y, y_before)  # inputs untouched
+    # Turning an axis off keeps it: only left-right mirror images.
+    for _ in range(10):
+        x2, _, _ = FlipAugment(vertical=False)(x, y, mask, gen)
+        assert torch.equal(x2, x) or torch.equal(x2, x.flip(-1))
+
+
+def test_flip_augment_batch_equals_the_per_item_path():
+    x = torch.rand(3, 3, 8, 6)
+    y = (torch.rand(3, 1, 8, 6) > 0.5).float()
+    mask = torch.ones(3, 1, 8, 6)
+    xb, yb, mb = FlipAugment().batch(x, y, mask, torch.Generator().manual_seed(4))
+    gen = torch.Generator().manual_seed(4)
+    for i in range(3):
+        xi, yi, mi = FlipAugment()(x[i], y[i], mask[i], gen)
+        assert torch.equal(xb[i], xi) and torch.equal(yb[i], yi) and torch.equal(mb[i], mi)
+    with pytest.raises(ValueError, match="share H and W"):
+        FlipAugment()(x[0], y[0, :, :4], mask[0])

@@ -89,11 +89,28 @@ def test_train_resume_eval_sample(drive: Path, tmp_path: Path, capsys) -> None:
     _one_line_error(capsys, "--index")
 
 
-def test_baseline_trains_from_the_cli(drive: Path, tmp_path: Path) -> None:
+def test_baseline_trains_from_the_cli(drive: Path, tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "m.json"
     cmd = ["seg", "train", "--model", "baseline", "--data", str(drive), "--out", str(tmp_path / "b"), "--steps", "2"]
     assert main([*cmd, "--no-augment", "--device", "cpu", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["model"] == "baseline"
+    # The shipped models' exact mirror-image augmentation is one flag away.
+    flip = ["seg", "train", "--model", "baseline", "--data", str(drive), "--out", str(tmp_path / "f"), "--steps", "2"]
+    from cnf_teach.data.augment import FlipAugment, JointAugment
+
+    drawn = {"flip": 0, "warp": 0}
+
+    def counted(name: str, draw):  # noqa: ANN001, ANN202 - wraps a sampler, counting its calls
+        def wrapper(self, generator=None):  # noqa: ANN001, ANN202
+            drawn[name] += 1
+            return draw(self, generator)
+
+        return wrapper
+
+    monkeypatch.setattr(FlipAugment, "sample_flips", counted("flip", FlipAugment.sample_flips))
+    monkeypatch.setattr(JointAugment, "sample_matrix", counted("warp", JointAugment.sample_matrix))
+    assert main([*flip, "--augment", "flip", "--device", "cpu"]) == 0
+    assert drawn["flip"] > 0 and drawn["warp"] == 0
 
 
 def test_other_tasks_checkpoint_is_rejected(drive: Path, tmp_path: Path, capsys) -> None:

@@ -103,7 +103,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--lr", type=float_arg(0.0, 10.0, low_open=True), help="learning rate (default: the config's)")
     q.add_argument("--batch-size", type=int_arg(1, 4096), help="batch size (default: the config's)")
     q.add_argument("--pad-to", type=int_arg(4, MAX_SIDE), help="pad images to this square size (default: the config's)")
-    q.add_argument("--no-augment", action="store_true", help="turn off rotation/scale/shear augmentation")
+    q.add_argument(
+        "--augment",
+        choices=["warp", "flip", "none"],
+        default="warp",
+        help="warp: the paper's rotation/scale/shear (default); flip: exact mirror images, what the shipped "
+        "models train with on synthetic retinas; none",
+    )
+    q.add_argument("--no-augment", action="store_true", help="the same as --augment none")
     _downscale_arg(
         q, "shrink every photograph by FACTOR when reading (2: DRIVE at 292x282; default 1, or the resumed run's)"
     )

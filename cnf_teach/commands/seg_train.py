@@ -38,7 +38,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, json_path: Path | None) -> int:
-    from ..data.augment import JointAugment
+    from ..data.augment import FlipAugment, JointAugment
     from ..data.synthetic_retina import make_synthetic_drive
     from ..engine import CHECKPOINT_NAME, TrainConfig, Trainer, load_checkpoint, make_loader
     from ..vessels.checkpoint import model_from_checkpoint, seg_checkpoint_state, seg_model_spec
@@ -80,7 +80,8 @@ def _train(args: argparse.Namespace, json_path: Path | None) -> int:
             with building_folder(Path(data)) as tmp:  # a kill leaves no partial folder under this name
                 make_synthetic_drive(tmp, seed=args.seed)
     torch.manual_seed(args.seed)
-    augment = None if args.no_augment else JointAugment()
+    kind = "none" if args.no_augment else args.augment
+    augment = {"warp": JointAugment, "flip": FlipAugment, "none": lambda: None}[kind]()
     dataset = read_dataset(data, "training", pad_to=config.pad_to, augment=augment, downscale=downscale, crop=args.crop)
     h, w = dataset.images[0].image.shape[:2]
     window = f"random {args.crop}x{args.crop} windows of " if args.crop else ""

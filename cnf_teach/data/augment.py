@@ -12,6 +12,13 @@ The augmentation is plain torch and runs where the images are: :meth:`JointAugme
 warps a whole batch ``[B, C, H, W]`` (on a GPU, say) with one map per image, drawn from the
 same random numbers, in the same order, as :meth:`JointAugment.__call__` item by item.
 
+:class:`FlipAugment` is the exact alternative: random left-right and up-down mirror images,
+which move pixels without resampling them, so the photograph's noise and anti-aliasing and the
+label's every pixel stay as they were drawn. It is what the shipped vessel models train with on
+synthetic retinas, whose generator draws both eyes and both halves of the fundus alike, so a
+mirrored retina is another draw of the same generator; the warps above are for the 20 images
+of real DRIVE, where resampled views are the only extra data there is.
+
 References:
     Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §5.2.
 """
@@ -25,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["affine_matrix", "warp", "warp_batch", "JointAugment"]
+__all__ = ["affine_matrix", "warp", "warp_batch", "FlipAugment", "JointAugment"]
 
 
 def affine_matrix(rotation_deg: float, scale: float, shear_deg: float) -> Tensor:
@@ -151,3 +158,67 @@ class JointAugment:
             )
         m = self.sample_matrices(x.shape[0], generator)  # [B, 2, 2]
         return warp_batch(x, m, "bilinear"), warp_batch(y, m, "nearest"), warp_batch(mask, m, "nearest")
+
+
+@dataclass
+class FlipAugment:
+    """Random left-right and up-down mirror images applied jointly to ``(x, y, mask)``, exactly.
+
+    Each axis is flipped with probability 1/2, so an image is shown in one of its four mirror
+    images. Flips permute pixels: nothing is interpolated, the label stays the annotation that
+    was drawn and the photograph keeps its noise (the mirror image of a square canvas whose
+    field of view is centred on a pixel corner moves that centre by less than a pixel).
+
+    Attributes:
+        horizontal: Flip left-right (the width axis) with probability 1/2.
+        vertical: Flip up-down (the height axis) with probability 1/2.
+
+    Examples:
+        >>> import torch
+        >>> from cnf_teach.data.augment import FlipAugment
+        >>> x, y, mask = torch.rand(3, 4, 4), (torch.rand(1, 4, 4) > 0.5).float(), torch.ones(1, 4, 4)
+        >>> x2, y2, mask2 = FlipAugment()(x, y, mask, generator=torch.Generator().manual_seed(0))
+        >>> sorted(x2.flatten().tolist()) == sorted(x.flatten().tolist())  # the same pixels, moved
+        True
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> xb, yb, mb = FlipAugment().batch(x[None], y[None], mask[None], generator=gen)
+        >>> torch.equal(xb[0], x2), torch.equal(yb[0], y2)  # batch = item by item, same draws
+        (True, True)
+    """
+
+    horizontal: bool = True
+    vertical: bool = True
+
+    def sample_flips(self, generator: torch.Generator | None = None) -> tuple[bool, bool]:
+        """Draw ``(flip width axis, flip height axis)`` for one image."""
+        u = torch.rand(2, generator=generator)
+        return bool(self.horizontal and u[0] < 0.5), bool(self.vertical and u[1] < 0.5)
+
+    @staticmethod
+    def _dims(flips: tuple[bool, bool]) -> list[int]:
+        return [d for d, f in zip((-1, -2), flips, strict=True) if f]
+
+    def __call__(
+        self, x: Tensor, y: Tensor, mask: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Mirror image ``x`` ``[C, H, W]``, label ``y`` and ``mask`` ``[1, H, W]`` alike."""
+        if x.shape[-2:] != y.shape[-2:] or x.shape[-2:] != mask.shape[-2:]:
+            raise ValueError(
+                f"image {tuple(x.shape)}, label {tuple(y.shape)} and mask {tuple(mask.shape)} must share H and W"
+            )
+        dims = self._dims(self.sample_flips(generator))
+        if not dims:
+            return x, y, mask
+        return x.flip(dims), y.flip(dims), mask.flip(dims)
+
+    def batch(
+        self, x: Tensor, y: Tensor, mask: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Mirror a batch ``x`` ``[B, C, H, W]``, ``y``, ``mask`` ``[B, 1, H, W]``: the same draws as item by item."""
+        if x.dim() != 4 or x.shape[-2:] != y.shape[-2:] or x.shape[-2:] != mask.shape[-2:]:
+            raise ValueError(
+                f"image {tuple(x.shape)}, label {tuple(y.shape)} and mask {tuple(mask.shape)} must be batches "
+                "[B, C, H, W] that share H and W"
+            )
+        out = [self(x[i], y[i], mask[i], generator) for i in range(x.shape[0])]
+        return tuple(torch.stack(t) for t in zip(*out, strict=True))  # type: ignore[return-value]
