@@ -30,10 +30,14 @@ def test_seg_reproduction_smoke(tmp_path: Path) -> None:
         assert r["steps"] == 3 and r["params"] > 0
         assert math.isfinite(r["bits_per_dim"]) and r["bits_per_dim"] > 0
         assert 0 <= r["max_f"] <= 1 and 0 <= r["sample_f"] <= 1
+        assert 0 <= r["sample_precision"] <= 1 and 0 <= r["sample_recall"] <= 1
         assert -1 <= r["real_retina_r_frangi"] <= 1
     assert 0 < result["human"]["human_f"] <= 1
     for name in ("seg_pr_curves.png", "seg_samples.png", "seg_real_retina.png"):
         assert (tmp_path / "figs" / name).stat().st_size > 1000
+    # A subset of the models, as run one process per model side by side.
+    alone = _run("seg_reproduction.py", tmp_path, "--models", "baseline")
+    assert [r["model"] for r in alone["rows"]] == ["baseline"]
 
 
 def test_gpu_drive_smoke(tmp_path: Path) -> None:

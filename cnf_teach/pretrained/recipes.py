@@ -45,7 +45,7 @@ from ..metrics import sr_metrics
 from ..super_resolution import SRConfig, build_sr_model, sr_checkpoint_state, sr_loss
 from . import WEIGHTS, load
 
-__all__ = ["RECIPES", "Recipe", "evaluate", "shared_sr_root", "train"]
+__all__ = ["RECIPES", "Recipe", "evaluate", "shared_sr_root", "train", "train_config"]
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,28 @@ def _fp16_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: (v.half() if v.is_floating_point() else v).clone() for k, v in model.state_dict().items()}
 
 
+def train_config(
+    recipe: Recipe, config: Any, batch_size: int, out_dir: str | Path | None = None, progress: bool = False
+) -> TrainConfig:
+    """The engine's settings of a recipe: Adam at the config's rate, cosine schedule, clipping, CPU, its seed.
+
+    Shared with ``benchmarks/seg_reproduction.py``, which trains the vessel recipes under other seeds.
+    """
+    return TrainConfig(
+        steps=recipe.steps,
+        lr=config.lr,
+        batch_size=batch_size,
+        grad_clip=getattr(config, "grad_clip", 1.0),
+        lr_schedule="cosine",
+        warmup_steps=getattr(config, "warmup_steps", 0),
+        out_dir=str(out_dir) if out_dir is not None else None,
+        device="cpu",
+        seed=recipe.seed,
+        log_every=50,
+        progress=progress,
+    )
+
+
 def train(
     name: str,
     out: str | Path | None = None,
@@ -223,19 +245,7 @@ def train(
     if data is None:
         data = _sr_train_data(config, Path(data_root) if data_root else None)
     loader = make_loader(data, batch_size, seed=recipe.seed)
-    tcfg = TrainConfig(
-        steps=recipe.steps,
-        lr=config.lr,
-        batch_size=batch_size,
-        grad_clip=getattr(config, "grad_clip", 1.0),
-        lr_schedule="cosine",
-        warmup_steps=getattr(config, "warmup_steps", 0),
-        out_dir=str(run),
-        device="cpu",
-        seed=recipe.seed,
-        log_every=50,
-        progress=progress,
-    )
+    tcfg = train_config(recipe, config, batch_size, out_dir=run, progress=progress)
     ledger_path = run / "ledger.json"
     ledger = json.loads(ledger_path.read_text()) if ledger_path.is_file() else {"wall_s": 0.0, "cpu_s": 0.0}
     if (run / CHECKPOINT_NAME).is_file():
