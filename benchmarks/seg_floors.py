@@ -20,10 +20,14 @@ this script measures it:
 
 Usage::
 
-    python benchmarks/seg_floors.py [--smoke] [--steps N] [--train N] [--no-pixel-noise] [--json OUT]
+    python benchmarks/seg_floors.py [--smoke] [--steps N] [--train N] [--no-pixel-noise] [--augment flip|warp]
+        [--json OUT]
 
 ``--smoke`` (CI) runs a few steps on 32x32 retinas. The full mode trains on ``--train`` 96x96
 retinas (default 400, seed 100) and scores the 20 test retinas of seed 7, which it never saw.
+The probe sees each training retina in a random one of its four mirror images (``--augment flip``,
+the shipped vessel models' augmentation), or warped by the rotations, scalings and shears of §5.2
+(``--augment warp``), which resample the photograph and the label.
 
 References:
     Winkler et al. Learning Likelihoods with Conditional Normalizing Flows, 2019, §5.2, eq. (9).
@@ -42,7 +46,7 @@ import torch
 from common import add_common_args, machine_info, print_table, resolve_device, write_json
 from torch import nn
 
-from cnf_teach.data.augment import JointAugment
+from cnf_teach.data.augment import FlipAugment, JointAugment
 from cnf_teach.data.drive import DriveDataset
 from cnf_teach.data.synthetic_retina import RetinaConfig, draw_retina, make_synthetic_drive, read_floors
 from cnf_teach.engine import TrainConfig, Trainer, make_loader
@@ -97,6 +101,9 @@ def main() -> None:
     parser.add_argument(
         "--no-pixel-noise", action="store_true", help="train and test the probe on the photographs without pixel noise"
     )
+    parser.add_argument(
+        "--augment", choices=["flip", "warp"], default="flip", help="mirror images (default) or the paper's warps"
+    )
     add_common_args(parser)
     args = parser.parse_args()
     if args.threads:
@@ -115,7 +122,8 @@ def main() -> None:
         floors = read_floors(test_root)["mean"]
         torch.manual_seed(0)
         model = FullResolutionProbe()
-        data = DriveDataset(train_root, "training", augment=JointAugment())
+        augment = FlipAugment() if args.augment == "flip" else JointAugment()
+        data = DriveDataset(train_root, "training", augment=augment)
         loader = make_loader(data, args.batch_size, seed=0)
         tcfg = TrainConfig(
             steps=steps, lr=args.lr, batch_size=args.batch_size, grad_clip=1.0, lr_schedule="cosine",
@@ -140,7 +148,7 @@ def main() -> None:
         {"model": "exact marginals (fresh annotations)", "bpd_fov": exact["score"], "note": f"± {exact['se']:.4f}"},
         {"model": "factorized floor of those retinas", "bpd_fov": exact["floor"], "note": "closed form"},
         {
-            "model": f"full-resolution probe, {steps} steps" + ("" if noise else ", no pixel noise"),
+            "model": f"full-resolution probe, {steps} steps, {args.augment}" + ("" if noise else ", no pixel noise"),
             "bpd_fov": probe,
             "note": f"{cpu / 60:.1f} CPU-min",
         },
