@@ -166,8 +166,9 @@ class FlipAugment:
 
     Each axis is flipped with probability 1/2, so an image is shown in one of its four mirror
     images. Flips permute pixels: nothing is interpolated, the label stays the annotation that
-    was drawn and the photograph keeps its noise (the mirror image of a square canvas whose
-    field of view is centred on a pixel corner moves that centre by less than a pixel).
+    was drawn and the photograph keeps its noise. (The synthetic retinas' field of view is centred
+    on pixel $n/2$ of an $n$-pixel side, and a mirror image maps pixel $i$ to $n - 1 - i$, so the
+    mirrored field of view sits one pixel off; everything inside it is an exact copy.)
 
     Attributes:
         horizontal: Flip left-right (the width axis) with probability 1/2.
