@@ -89,6 +89,13 @@ def warp_batch(t: Tensor, matrices: Tensor, mode: str = "bilinear") -> Tensor:
     return F.grid_sample(t, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 
+def _check_shapes(x: Tensor, y: Tensor, mask: Tensor, batch: bool) -> None:
+    """Raise unless image, label and mask share H and W (and, for a batch, are ``[B, C, H, W]``)."""
+    if (batch and x.dim() != 4) or x.shape[-2:] != y.shape[-2:] or x.shape[-2:] != mask.shape[-2:]:
+        what = "be batches [B, C, H, W] that share H and W" if batch else "share H and W"
+        raise ValueError(f"image {tuple(x.shape)}, label {tuple(y.shape)} and mask {tuple(mask.shape)} must {what}")
+
+
 @dataclass
 class JointAugment:
     """Random rotation, isotropic scale and shear applied jointly to ``(x, y, mask)``.
@@ -131,10 +138,7 @@ class JointAugment:
         self, x: Tensor, y: Tensor, mask: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Warp image ``x`` ``[C, H, W]`` bilinearly, label ``y`` and ``mask`` ``[1, H, W]`` by nearest neighbour."""
-        if x.shape[-2:] != y.shape[-2:] or x.shape[-2:] != mask.shape[-2:]:
-            raise ValueError(
-                f"image {tuple(x.shape)}, label {tuple(y.shape)} and mask {tuple(mask.shape)} must share H and W"
-            )
+        _check_shapes(x, y, mask, batch=False)
         m = self.sample_matrix(generator)
         return warp(x, m, "bilinear"), warp(y, m, "nearest"), warp(mask, m, "nearest")
 
@@ -151,11 +155,7 @@ class JointAugment:
         generator, or the global one), so the result equals calling the augmentation on each
         item in turn with the same generator.
         """
-        if x.dim() != 4 or x.shape[-2:] != y.shape[-2:] or x.shape[-2:] != mask.shape[-2:]:
-            raise ValueError(
-                f"image {tuple(x.shape)}, label {tuple(y.shape)} and mask {tuple(mask.shape)} must be batches "
-                "[B, C, H, W] that share H and W"
-            )
+        _check_shapes(x, y, mask, batch=True)
         m = self.sample_matrices(x.shape[0], generator)  # [B, 2, 2]
         return warp_batch(x, m, "bilinear"), warp_batch(y, m, "nearest"), warp_batch(mask, m, "nearest")
 
@@ -203,10 +203,7 @@ class FlipAugment:
         self, x: Tensor, y: Tensor, mask: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Mirror image ``x`` ``[C, H, W]``, label ``y`` and ``mask`` ``[1, H, W]`` alike."""
-        if x.shape[-2:] != y.shape[-2:] or x.shape[-2:] != mask.shape[-2:]:
-            raise ValueError(
-                f"image {tuple(x.shape)}, label {tuple(y.shape)} and mask {tuple(mask.shape)} must share H and W"
-            )
+        _check_shapes(x, y, mask, batch=False)
         dims = self._dims(self.sample_flips(generator))
         if not dims:
             return x, y, mask
@@ -216,10 +213,6 @@ class FlipAugment:
         self, x: Tensor, y: Tensor, mask: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Mirror a batch ``x`` ``[B, C, H, W]``, ``y``, ``mask`` ``[B, 1, H, W]``: the same draws as item by item."""
-        if x.dim() != 4 or x.shape[-2:] != y.shape[-2:] or x.shape[-2:] != mask.shape[-2:]:
-            raise ValueError(
-                f"image {tuple(x.shape)}, label {tuple(y.shape)} and mask {tuple(mask.shape)} must be batches "
-                "[B, C, H, W] that share H and W"
-            )
+        _check_shapes(x, y, mask, batch=True)
         out = [self(x[i], y[i], mask[i], generator) for i in range(x.shape[0])]
         return tuple(torch.stack(t) for t in zip(*out, strict=True))  # type: ignore[return-value]
