@@ -53,7 +53,7 @@ import torch
 from common import add_common_args, chosen_models, machine_info, print_table, resolve_device, write_json
 from skimage import filters
 
-from cnf_teach.data.augment import JointAugment
+from cnf_teach.data.augment import FlipAugment
 from cnf_teach.data.drive import DriveDataset
 from cnf_teach.data.synthetic_retina import RetinaConfig, make_synthetic_drive, read_floors
 from cnf_teach.engine import Trainer, make_loader
@@ -80,7 +80,7 @@ SCATTER = 5
 def _smoke_data(tmp: Path) -> tuple[DriveDataset, Path]:
     """A few 32x32 retinas (training split augmented) for the pipeline check."""
     root = make_synthetic_drive(tmp / "smoke", 4, 2, RetinaConfig(height=32, width=32), seed=0, mc_samples=0)
-    return DriveDataset(root, "training", pad_to=None, augment=JointAugment()), root
+    return DriveDataset(root, "training", pad_to=None, augment=FlipAugment()), root
 
 
 def _train(kind: str, seed: int, steps: int, smoke: bool, work_dir: Path, smoke_train) -> tuple:

@@ -81,7 +81,7 @@ def _train(args: argparse.Namespace, json_path: Path | None) -> int:
                 make_synthetic_drive(tmp, seed=args.seed)
     torch.manual_seed(args.seed)
     kind = "none" if args.no_augment else args.augment
-    augment = {"warp": JointAugment, "flip": FlipAugment, "none": lambda: None}[kind]()
+    augment = None if kind == "none" else {"warp": JointAugment, "flip": FlipAugment}[kind]()
     dataset = read_dataset(data, "training", pad_to=config.pad_to, augment=augment, downscale=downscale, crop=args.crop)
     h, w = dataset.images[0].image.shape[:2]
     window = f"random {args.crop}x{args.crop} windows of " if args.crop else ""
